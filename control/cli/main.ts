@@ -1,0 +1,146 @@
+/**
+ * The `tapflow` command: one executable, subcommands. Exit codes as kubectl: 0 ok,
+ * 1 error (with a message naming the field or the failing step), 2 usage.
+ */
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseNodeConfig } from '../model/node-config';
+import { TapflowError, ValidationError } from '../model/errors';
+
+const USAGE = `tapflow — userspace data plane for Kubernetes-style node networking on TAP devices
+
+Usage: tapflow <command> [options]
+
+Commands:
+  run       run the node agent: open the TAPs of a NodeConfig and forward
+  demo      bring up a demo node in network namespaces (3 pods serving HTTP)
+  stats     print a running agent's counters
+  version   print the version
+
+Run 'tapflow <command> --help' for a command's options.
+`;
+
+const RUN_USAGE = `Usage: tapflow run --node-config FILE [--admin-socket PATH] [--batch N]
+
+Opens every TAP named in the NodeConfig (creating it in the current network namespace)
+and forwards between them until SIGINT/SIGTERM. Prints one JSON line {"event":"ready",...}
+when forwarding, and {"event":"stopped","stats":{...}} on exit.
+
+Options:
+  --node-config FILE   NodeConfig manifest (YAML or JSON), see docs/node-config.md
+  --admin-socket PATH  serve GET /stats and /healthz over HTTP on this unix socket
+  --batch N            frames per receive batch (default 64)
+  -h, --help           this help
+`;
+
+const STATS_USAGE = `Usage: tapflow stats --admin-socket PATH [-o json|table]
+
+Prints a running agent's counters: per port rx/tx and drops by reason, and the totals
+(received = forwarded + delivered + dropped + pending).
+`;
+
+export async function main(argv: string[]): Promise<void> {
+  const cmd = argv[0];
+  const rest = argv.slice(1);
+  let code: number;
+  try {
+    switch (cmd) {
+      case 'run': code = await runCommand(rest); break;
+      case 'demo': {
+        const { demoCommand } = await import('./demo');
+        code = await demoCommand(rest);
+        break;
+      }
+      case 'stats': code = await statsCommand(rest); break;
+      case 'version': case '--version':
+        process.stdout.write(`tapflow ${version()}\n`); code = 0; break;
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(USAGE); code = cmd === undefined ? 2 : 0; break;
+      default:
+        process.stderr.write(`error: unknown command "${cmd}"\n\n${USAGE}`); code = 2;
+    }
+  } catch (err) {
+    process.stderr.write(formatError(err) + '\n');
+    code = err instanceof UsageError ? 2 : 1;
+  }
+  process.exitCode = code;
+}
+
+class UsageError extends Error {}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+export function parse(args: string[], options: OptionSpec, usage: string): { values: Record<string, string | boolean | undefined> } {
+  try {
+    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return { values: r.values as Record<string, string | boolean | undefined> };
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${usage}`);
+  }
+}
+
+export function formatError(err: unknown): string {
+  if (err instanceof ValidationError) {
+    return `error: ${err.message}\n` + err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n');
+  }
+  if (err instanceof TapflowError) return `error: ${err.code}: ${err.message}`;
+  if (err instanceof UsageError) return `error: ${err.message}`;
+  const e = err as NodeJS.ErrnoException;
+  return `error: ${e && e.code ? e.code + ': ' : ''}${e && e.message ? e.message : String(err)}`;
+}
+
+function version(): string {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('../../../package.json') as { version: string }).version;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    'node-config': { type: 'string' },
+    'admin-socket': { type: 'string' },
+    batch: { type: 'string' },
+  }, RUN_USAGE);
+  if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
+  const file = values['node-config'] as string | undefined;
+  if (!file) throw new UsageError(`--node-config is required\n\n${RUN_USAGE}`);
+  const cfg = parseNodeConfig(fs.readFileSync(file, 'utf8'), file);
+  const batch = values.batch !== undefined ? Number(values.batch) : undefined;
+  const { Agent } = await import('../../dataplane/agent/agent');
+  const agent = await Agent.start(cfg, { adminSocket: values['admin-socket'] as string | undefined, batch });
+  process.stdout.write(JSON.stringify({
+    event: 'ready', pid: process.pid, node: cfg.spec.nodeName,
+    ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
+  }) + '\n');
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  const stats = agent.stats();
+  await agent.stop();
+  process.stdout.write(JSON.stringify({ event: 'stopped', stats }) + '\n');
+  return 0;
+}
+
+async function statsCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { 'admin-socket': { type: 'string' }, output: { type: 'string', short: 'o' } }, STATS_USAGE);
+  if (values.help) { process.stdout.write(STATS_USAGE); return 0; }
+  const sock = values['admin-socket'] as string | undefined;
+  if (!sock) throw new UsageError(`--admin-socket is required\n\n${STATS_USAGE}`);
+  const { adminGet } = await import('../../dataplane/agent/admin-server');
+  const s = await adminGet(sock, '/stats') as import('../../dataplane/agent/stats').StatsSnapshot;
+  const out = (values.output as string | undefined) ?? 'json';
+  if (out === 'json') { process.stdout.write(JSON.stringify(s, null, 2) + '\n'); return 0; }
+  if (out !== 'table') throw new UsageError(`-o must be json or table, got "${out}"`);
+  const rows = [['PORT', 'TAP', 'ROLE', 'RX', 'TX', 'TX-ERR', 'DROPS']];
+  for (const p of s.ports) {
+    rows.push([p.name, p.tap, p.role, String(p.rxPackets), String(p.txPackets), String(p.txErrors),
+      Object.entries(p.drops).map(([k, v]) => `${k}=${v}`).join(',') || '-']);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd() + '\n');
+  const t = s.totals;
+  process.stdout.write(`\nreceived ${t.received} = forwarded ${t.forwarded} + delivered ${t.delivered} + dropped ${t.dropped} + pending ${t.pending}` +
+    ` (${t.balanced ? 'balanced' : 'UNBALANCED'}); generated ${t.generated}\n`);
+  return 0;
+}

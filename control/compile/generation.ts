@@ -1,0 +1,52 @@
+/**
+ * NodeConfig → one forwarder Generation (pure; runs off the hot path). The per-port arrays
+ * here are what the forwarder reads per packet: role, MTU, gateway MAC, the source address
+ * of ICMP errors it sends out of each port, and whether a port's sources are checked.
+ */
+import type { Generation } from '../../dataplane/pipeline/generation';
+import { PortRole } from '../../dataplane/pipeline/generation';
+import type { NodeConfig } from '../model/node-config';
+import { compileRoutes } from './routes';
+
+export function compileGeneration(cfg: NodeConfig, version: number): Generation {
+  const spec = cfg.spec;
+  const n = spec.ports.length;
+  const role = new Uint8Array(n);
+  const mtu = new Uint32Array(n);
+  const gatewayMac = new Uint8Array(n * 6);
+  const errSrc4 = new Uint32Array(n);
+  const errSrc6 = new Uint8Array(n * 16);
+  const has6 = new Uint8Array(n);
+  const strictSource = new Uint8Array(n);
+  const podGw4 = spec.ports.find((p) => p.role === 'pod' && p.gateway.ipv4)?.gateway.ipv4 ?? null;
+  const podGw6 = spec.ports.find((p) => p.role === 'pod' && p.gateway.ipv6)?.gateway.ipv6 ?? null;
+  for (const port of spec.ports) {
+    const i = port.index;
+    role[i] = port.role === 'uplink' ? PortRole.Uplink : port.role === 'host' ? PortRole.Host : PortRole.Pod;
+    mtu[i] = spec.mtu;
+    gatewayMac.set(spec.gatewayMACBytes, i * 6);
+    // ICMP errors and ARP/NS requests leave a pod port from the pod's gateway and the
+    // uplink from the node's primary IPs (what a kubenet node's cbr0 / eth0 would use).
+    // The host port's kernel side owns the node IPs itself (it would ignore requests
+    // from its own address), so tapflow speaks there as the pods' gateway, like cbr0.
+    const v4 = port.role === 'pod' ? port.gateway.ipv4 : port.role === 'host' ? (podGw4 ?? spec.primaryIPs.ipv4) : spec.primaryIPs.ipv4;
+    const v6 = port.role === 'pod' ? port.gateway.ipv6 : port.role === 'host' ? (podGw6 ?? spec.primaryIPs.ipv6) : spec.primaryIPs.ipv6;
+    if (v4) errSrc4[i] = v4.v4;
+    if (v6) { errSrc6.set(v6.v6, i * 16); has6[i] = 1; }
+    strictSource[i] = port.role === 'pod' ? 1 : 0;
+  }
+  return {
+    version,
+    routes: compileRoutes(cfg),
+    portCount: n,
+    role,
+    mtu,
+    gatewayMac,
+    errSrc4,
+    errSrc6,
+    has6,
+    strictSource,
+    uplink: spec.uplinkPort,
+    cniMode: spec.networkMode === 'cni',
+  };
+}

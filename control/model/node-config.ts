@@ -1,0 +1,1177 @@
+/**
+ * NodeConfig — tapflow's own manifest kind for one node (apiVersion tapflow.dev/v1alpha1).
+ *
+ * Kubernetes object shape, YAML or JSON. Where kube-proxy's or kubelet's configuration has a
+ * field for the same thing we keep its name and meaning (clusterCIDRs ← kube-proxy clusterCIDR
+ * as a list, nodePortAddresses, masqueradeAll; podCIDR/podCIDRs as on the Node object), and
+ * Azure route tables keep ARM's field names. Field reference: docs/node-config.md.
+ *
+ * Validation collects every problem (ValidationError.issues), each naming the exact field path
+ * (`spec.ports[2].role`) and what is allowed. The result is normalized: defaults filled in,
+ * every address kept as canonical text plus a pre-parsed form (IPv4 as a u32 number, IPv6 as
+ * 16 bytes, prefix lengths as numbers) so the compilers never parse strings again.
+ */
+import { Document, LineCounter, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { ErrorCode, Issues, ValidationError, fieldPath, splitPath } from './errors';
+
+export const NODE_CONFIG_API_VERSION = 'tapflow.dev/v1alpha1';
+export const NODE_CONFIG_KIND = 'NodeConfig';
+
+// ─── Addresses ─────────────────────────────────────────────────────────────────────────────
+
+export interface IPv4 {
+  readonly family: 4;
+  /** Canonical text (dotted quad). */
+  readonly text: string;
+  /** The address as an unsigned 32-bit number (network order: 10.0.0.1 = 0x0a000001). */
+  readonly v4: number;
+}
+export interface IPv6 {
+  readonly family: 6;
+  /** Canonical text (RFC 5952: lower case, longest zero run compressed). */
+  readonly text: string;
+  /** The 16 address bytes. */
+  readonly v6: Uint8Array;
+}
+export type IP = IPv4 | IPv6;
+
+export interface CIDR4 {
+  readonly family: 4;
+  /** Canonical text, "10.244.0.0/24". */
+  readonly text: string;
+  /** Network address (host bits zero) as a u32. */
+  readonly v4: number;
+  readonly len: number;
+}
+export interface CIDR6 {
+  readonly family: 6;
+  readonly text: string;
+  /** Network address (host bits zero), 16 bytes. */
+  readonly v6: Uint8Array;
+  readonly len: number;
+}
+export type CIDR = CIDR4 | CIDR6;
+
+/** Strict dotted quad: four decimal octets 0..255, no leading zeros. Returns the u32, or -1. */
+export function parseIPv4(s: string): number {
+  const parts = s.split('.');
+  if (parts.length !== 4) return -1;
+  let v = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return -1;
+    const n = Number(p);
+    if (n > 255) return -1;
+    v = v * 256 + n;
+  }
+  return v;
+}
+
+/** IPv6 text (RFC 4291 2.2, including "::" and a trailing dotted quad; no zone). 16 bytes, or null. */
+export function parseIPv6(s: string): Uint8Array | null {
+  if (s.length < 2 || s.length > 45) return null;
+  const dbl = s.indexOf('::');
+  if (dbl !== -1 && s.indexOf('::', dbl + 1) !== -1) return null;
+  const head = dbl === -1 ? s : s.slice(0, dbl);
+  const tail = dbl === -1 ? '' : s.slice(dbl + 2);
+  // A trailing dotted quad is allowed only as the last thing in the address.
+  const hw = v6Words(head, dbl === -1);
+  const tw = v6Words(tail, true);
+  if (hw === null || tw === null) return null;
+  let w: number[];
+  if (dbl === -1) {
+    if (hw.length !== 8) return null;
+    w = hw;
+  } else {
+    if (hw.length + tw.length > 7) return null;
+    w = [...hw, ...new Array<number>(8 - hw.length - tw.length).fill(0), ...tw];
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = w[i] >>> 8;
+    out[2 * i + 1] = w[i] & 0xff;
+  }
+  return out;
+}
+
+function v6Words(part: string, v4Last: boolean): number[] | null {
+  if (part === '') return [];
+  const groups = part.split(':');
+  const words: number[] = [];
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i];
+    if (v4Last && i === groups.length - 1 && g.includes('.')) {
+      const v4 = parseIPv4(g);
+      if (v4 < 0) return null;
+      words.push(v4 >>> 16, v4 & 0xffff);
+    } else if (/^[0-9A-Fa-f]{1,4}$/.test(g)) {
+      words.push(parseInt(g, 16));
+    } else {
+      return null;
+    }
+  }
+  return words;
+}
+
+export function formatIPv4(v: number): string {
+  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+/** RFC 5952 text: lower case hex, no leading zeros, the longest (first on a tie) run of ≥2 zero words as "::". */
+export function formatIPv6(b: Uint8Array): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push((b[2 * i] << 8) | b[2 * i + 1]);
+  // IPv4-mapped ::ffff:a.b.c.d keeps the dotted form (RFC 5952 section 5).
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
+  if (bestAt < 0) return hex(w);
+  return `${hex(w.slice(0, bestAt))}::${hex(w.slice(bestAt + bestLen))}`;
+}
+
+/** An IPv4 or IPv6 address in canonical form, or null when `s` is not one. */
+export function parseIP(s: string): IP | null {
+  if (s.includes(':')) {
+    const v6 = parseIPv6(s);
+    return v6 === null ? null : { family: 6, text: formatIPv6(v6), v6 };
+  }
+  const v4 = parseIPv4(s);
+  return v4 < 0 ? null : { family: 4, text: formatIPv4(v4), v4 };
+}
+
+type PrefixParse = { ok: true; cidr: CIDR; hostBitsSet: boolean } | { ok: false; reason: string };
+
+function parsePrefix(s: string): PrefixParse {
+  const slash = s.indexOf('/');
+  if (slash < 0) {
+    const ip = parseIP(s);
+    return { ok: false, reason: ip !== null ? `"${s}" has no prefix length; expected CIDR notation like "${ip.text}/${ip.family === 4 ? 32 : 128}"` : `"${s}" is not a CIDR (expected address/length, like "10.0.0.0/16" or "fd00::/64")` };
+  }
+  const ip = parseIP(s.slice(0, slash));
+  const lenText = s.slice(slash + 1);
+  if (ip === null) return { ok: false, reason: `"${s}" is not a CIDR: "${s.slice(0, slash)}" is not an IPv4 or IPv6 address` };
+  const max = ip.family === 4 ? 32 : 128;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > max) {
+    return { ok: false, reason: `"${s}" is not a CIDR: prefix length must be an integer 0..${max}` };
+  }
+  const len = Number(lenText);
+  if (ip.family === 4) {
+    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+    const net = (ip.v4 & mask) >>> 0;
+    return { ok: true, hostBitsSet: net !== ip.v4, cidr: { family: 4, v4: net, len, text: `${formatIPv4(net)}/${len}` } };
+  }
+  const net = maskV6(ip.v6, len);
+  let diff = false;
+  for (let i = 0; i < 16; i++) if (net[i] !== ip.v6[i]) diff = true;
+  return { ok: true, hostBitsSet: diff, cidr: { family: 6, v6: net, len, text: `${formatIPv6(net)}/${len}` } };
+}
+
+function maskV6(b: Uint8Array, len: number): Uint8Array {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.min(8, Math.max(0, len - 8 * i));
+    out[i] = b[i] & ((0xff00 >> bits) & 0xff);
+  }
+  return out;
+}
+
+/** A canonical CIDR (host bits zero), or null. */
+export function parseCIDR(s: string): CIDR | null {
+  const r = parsePrefix(s);
+  return r.ok && !r.hostBitsSet ? r.cidr : null;
+}
+
+/** The /32 or /128 prefix of one address. */
+export function hostCIDR(ip: IP): CIDR {
+  return ip.family === 4
+    ? { family: 4, v4: ip.v4, len: 32, text: `${ip.text}/32` }
+    : { family: 6, v6: ip.v6, len: 128, text: `${ip.text}/128` };
+}
+
+/** True when `ip` lies inside `c` (families must match). */
+export function cidrContains(c: CIDR, ip: IP): boolean {
+  if (c.family === 4) {
+    if (ip.family !== 4) return false;
+    const mask = c.len === 0 ? 0 : (0xffffffff << (32 - c.len)) >>> 0;
+    return ((ip.v4 & mask) >>> 0) === c.v4;
+  }
+  if (ip.family !== 6) return false;
+  const m = maskV6(ip.v6, c.len);
+  for (let i = 0; i < 16; i++) if (m[i] !== c.v6[i]) return false;
+  return true;
+}
+
+/** True when two prefixes share at least one address. */
+export function cidrOverlaps(a: CIDR, b: CIDR): boolean {
+  if (a.family !== b.family) return false;
+  const [short, long] = a.len <= b.len ? [a, b] : [b, a];
+  return cidrContains(short, long.family === 4 ? { family: 4, v4: long.v4, text: '' } : { family: 6, v6: (long as CIDR6).v6, text: '' });
+}
+
+/** The address `n` positions after the network address of `c` (n small, non-negative). */
+function nthAddress(c: CIDR, n: number): IP {
+  if (c.family === 4) {
+    const v = (c.v4 + n) >>> 0;
+    return { family: 4, v4: v, text: formatIPv4(v) };
+  }
+  const b = c.v6.slice();
+  let carry = n;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const s = b[i] + carry;
+    b[i] = s & 0xff;
+    carry = s >>> 8;
+  }
+  return { family: 6, v6: b, text: formatIPv6(b) };
+}
+
+function sameIP(a: IP, b: IP): boolean {
+  return a.text === b.text && a.family === b.family;
+}
+
+/** Why `ip` cannot be a unicast endpoint address, or null when it can. */
+function unicastProblem(ip: IP, allowLinkLocal: boolean): string | null {
+  if (ip.family === 4) {
+    const a = ip.v4 >>> 24;
+    if (ip.v4 === 0) return 'is the unspecified address';
+    if (ip.v4 === 0xffffffff) return 'is the limited broadcast address';
+    if (a === 127) return 'is a loopback address';
+    if (a >= 224 && a <= 239) return 'is a multicast address';
+    if (a >= 240) return 'is in the reserved range 240.0.0.0/4';
+    if (a === 0) return 'is in 0.0.0.0/8 ("this network")';
+    if (!allowLinkLocal && a === 169 && (ip.v4 >>> 16 & 255) === 254) return 'is a link-local address (169.254.0.0/16)';
+    return null;
+  }
+  const b = ip.v6;
+  let zero = true;
+  for (let i = 0; i < 15; i++) if (b[i] !== 0) zero = false;
+  if (zero && b[15] === 0) return 'is the unspecified address';
+  if (zero && b[15] === 1) return 'is the loopback address';
+  if (b[0] === 0xff) return 'is a multicast address';
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `is an IPv4-mapped IPv6 address; write the IPv4 address ${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (!allowLinkLocal && b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'is a link-local address (fe80::/10)';
+  return null;
+}
+
+// ─── The normalized NodeConfig ───────────────────────────────────────────────────────────────
+
+export type NetworkMode = 'kubenet' | 'cni';
+export type PortRole = 'uplink' | 'host' | 'pod';
+export type NextHopType = 'VirtualNetworkGateway' | 'VnetLocal' | 'Internet' | 'VirtualAppliance' | 'None';
+
+export const NETWORK_MODES: readonly NetworkMode[] = ['kubenet', 'cni'];
+export const PORT_ROLES: readonly PortRole[] = ['uplink', 'host', 'pod'];
+export const NEXT_HOP_TYPES: readonly NextHopType[] = ['VirtualNetworkGateway', 'VnetLocal', 'Internet', 'VirtualAppliance', 'None'];
+
+/** One IP per family; null when that family is not configured. */
+export interface FamilyPair {
+  ipv4: IPv4 | null;
+  ipv6: IPv6 | null;
+}
+
+export interface NodeRoute {
+  /** Another node's pod CIDR. */
+  prefix: CIDR;
+  /** That node's IP (same family), resolved on the uplink. */
+  nextHop: IP;
+}
+
+export interface UserRoute {
+  name: string;
+  addressPrefix: CIDR;
+  nextHopType: NextHopType;
+  /** Set iff nextHopType is VirtualAppliance; same family as addressPrefix. */
+  nextHopIpAddress: IP | null;
+}
+
+export interface RouteTable {
+  name: string;
+  routes: UserRoute[];
+}
+
+export interface PortConfig {
+  /** Position in spec.ports — the port index used by every compiled table. */
+  index: number;
+  name: string;
+  /** Linux interface name of the TAP (1..15 bytes). */
+  tap: string;
+  role: PortRole;
+  /** Frames carry a virtio_net_hdr (IFF_VNET_HDR, offloads). Default true. */
+  vnetHdr: boolean;
+  /** Pod ports: the pod's addresses, at most one per family. Empty for uplink/host. */
+  addresses: IP[];
+  /** Pod ports: the gateway IPs the pod routes through (tapflow answers for them). Default per family: first address of the prefix holding the pod's address. */
+  gateway: FamilyPair;
+  /** Pod ports: which pod this is (optional). */
+  pod: { namespace: string; name: string } | null;
+}
+
+export interface NodeConfigSpec {
+  nodeName: string;
+  nodeIPs: IP[];
+  /** Derived: the first node IP of each family. */
+  primaryIPs: FamilyPair;
+  /** podCIDRs[0], or null when there are none. */
+  podCIDR: CIDR | null;
+  /** At most one per family. */
+  podCIDRs: CIDR[];
+  clusterCIDRs: CIDR[];
+  serviceCIDRs: CIDR[];
+  /** As written: ["primary"] (the default) or CIDR texts; [] = every node IP. */
+  nodePortAddresses: string[];
+  /** Derived: nodePortAddresses resolved to prefixes ("primary" → the primary IPs as /32, /128). */
+  nodePortCIDRs: CIDR[];
+  masqueradeAll: boolean;
+  networkMode: NetworkMode;
+  vnetPrefixes: CIDR[];
+  mtu: number;
+  /** Lower-case colon form. */
+  gatewayMAC: string;
+  /** Derived: the 6 bytes of gatewayMAC. */
+  gatewayMACBytes: Uint8Array;
+  defaultGateway: FamilyPair;
+  nodeRoutes: NodeRoute[];
+  routeTables: RouteTable[];
+  ports: PortConfig[];
+  /** Derived: index of the uplink port in ports. */
+  uplinkPort: number;
+  /** Derived: index of the host port, -1 when there is none. */
+  hostPort: number;
+}
+
+export interface NodeConfig {
+  apiVersion: typeof NODE_CONFIG_API_VERSION;
+  kind: typeof NODE_CONFIG_KIND;
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: NodeConfigSpec;
+}
+
+// ─── Entry points ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * Parse a NodeConfig from YAML or JSON text (JSON is parsed as YAML 1.2, which it is).
+ * Throws ValidationError; its issues carry line/column when the field exists in the text.
+ */
+export function parseNodeConfig(text: string, source?: string): NodeConfig {
+  const errOpts = { ...(source !== undefined ? { source } : {}), what: 'NodeConfig' };
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true });
+  const parseIssues = new Issues();
+  if (docs.length === 0) {
+    parseIssues.add('', ErrorCode.PARSE_ERROR, 'empty document: expected one NodeConfig object');
+    parseIssues.throwIfAny(errOpts);
+  }
+  if (docs.length > 1) {
+    parseIssues.add('', ErrorCode.PARSE_ERROR, `expected one document, found ${docs.length} (separated by ---)`);
+    parseIssues.throwIfAny(errOpts);
+  }
+  const doc = docs[0];
+  if (doc.errors.length > 0) {
+    const list = doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      return { path: '', code: ErrorCode.PARSE_ERROR, message: msg, ...(pos ? { line: pos.line, column: pos.col } : {}) } as const;
+    });
+    throw new ValidationError(list, errOpts);
+  }
+  let obj: unknown;
+  try {
+    obj = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    parseIssues.add('', ErrorCode.PARSE_ERROR, e instanceof Error ? e.message : String(e));
+    parseIssues.throwIfAny(errOpts);
+  }
+  const issues = new Issues();
+  const cfg = checkNodeConfig(obj, issues);
+  if (issues.length > 0) {
+    for (const issue of issues.list) {
+      const pos = locate(doc, splitPath(issue.path));
+      if (pos !== undefined) {
+        const lp = lc.linePos(pos);
+        issue.line = lp.line;
+        issue.column = lp.col;
+      }
+    }
+    issues.throwIfAny(errOpts);
+  }
+  return cfg as NodeConfig;
+}
+
+/**
+ * Offset in the text of the field at `segs`: the key of a map entry, the item of a list; for a
+ * field that is absent, the nearest enclosing one that exists.
+ */
+function locate(doc: Document.Parsed, segs: (string | number)[]): number | undefined {
+  for (let n = segs.length; n >= 0; n--) {
+    if (n === 0) return (doc.contents as { range?: [number, number, number] } | null)?.range?.[0];
+    const parent = n === 1 ? doc.contents : doc.getIn(segs.slice(0, n - 1), true);
+    const last = segs[n - 1];
+    if (isMap(parent)) {
+      const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(last));
+      const node = (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
+      if (node?.range !== undefined) return node.range[0];
+    } else if (isSeq(parent) && typeof last === 'number') {
+      const item = parent.items[last] as { range?: [number, number, number] } | undefined;
+      if (item?.range !== undefined) return item.range[0];
+    }
+  }
+  return undefined;
+}
+
+/** Validate an already-parsed object (e.g. from JSON.parse or a gRPC message). Throws ValidationError. */
+export function validateNodeConfig(obj: unknown): NodeConfig {
+  const issues = new Issues();
+  const cfg = checkNodeConfig(obj, issues);
+  issues.throwIfAny({ what: 'NodeConfig' });
+  return cfg as NodeConfig;
+}
+
+// ─── Field readers ─────────────────────────────────────────────────────────────────────────
+
+type Obj = Record<string, unknown>;
+
+const TOP_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'];
+const META_FIELDS = ['name', 'labels', 'annotations'];
+const SPEC_FIELDS = [
+  'nodeName', 'nodeIPs', 'podCIDR', 'podCIDRs', 'clusterCIDRs', 'serviceCIDRs', 'nodePortAddresses',
+  'masqueradeAll', 'networkMode', 'vnetPrefixes', 'mtu', 'gatewayMAC', 'defaultGateway', 'nodeRoutes',
+  'routeTables', 'ports',
+];
+const FAMILY_FIELDS = ['ipv4', 'ipv6'];
+const NODE_ROUTE_FIELDS = ['prefix', 'nextHop'];
+const ROUTE_TABLE_FIELDS = ['name', 'routes'];
+const ROUTE_FIELDS = ['name', 'addressPrefix', 'nextHopType', 'nextHopIpAddress'];
+const PORT_FIELDS = ['name', 'tap', 'role', 'vnetHdr', 'addresses', 'gateway', 'pod'];
+const POD_REF_FIELDS = ['namespace', 'name'];
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const ARM_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** "got number 5", "got a list", ... for type errors. */
+function got(v: unknown): string {
+  if (v === null || v === undefined) return 'got null';
+  if (Array.isArray(v)) return 'got a list';
+  if (typeof v === 'object') return 'got an object';
+  if (typeof v === 'string') return `got string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  return `got ${typeof v} ${String(v)}`;
+}
+
+function oneOf(xs: readonly string[]): string {
+  return xs.map((x) => `"${x}"`).join(', ');
+}
+
+function editDistance(a: string, b: string): number {
+  const d: number[] = [];
+  for (let j = 0; j <= b.length; j++) d.push(j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length];
+}
+
+function suggest(key: string, allowed: readonly string[]): string | null {
+  const lower = key.toLowerCase();
+  for (const a of allowed) if (a.toLowerCase() === lower || a === key + 's' || a === key + 'es') return a;
+  let best: string | null = null;
+  let bestD = 3;
+  for (const a of allowed) {
+    const d = editDistance(lower, a.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = a;
+    }
+  }
+  return best;
+}
+
+class Checker {
+  constructor(readonly issues: Issues) {}
+
+  invalid(path: string, message: string): void {
+    this.issues.add(path, ErrorCode.INVALID_FIELD, message);
+  }
+  type(path: string, expected: string, v: unknown): void {
+    this.issues.add(path, ErrorCode.INVALID_TYPE, `expected ${expected}, ${got(v)}`);
+  }
+  missing(path: string, message: string): void {
+    this.issues.add(path, ErrorCode.MISSING_FIELD, message);
+  }
+  dup(path: string, message: string): void {
+    this.issues.add(path, ErrorCode.DUPLICATE_VALUE, message);
+  }
+
+  /** An object with only `allowed` keys (unknown keys reported); null when `v` is not an object. */
+  object(v: unknown, path: string, allowed: readonly string[], expected = 'an object'): Obj | null {
+    if (!isObj(v)) {
+      this.type(path, expected, v);
+      return null;
+    }
+    for (const k of Object.keys(v)) {
+      if (allowed.includes(k)) continue;
+      const s = suggest(k, allowed);
+      this.issues.add(
+        fieldPath(path, k),
+        ErrorCode.UNKNOWN_FIELD,
+        `unknown field "${k}"${s !== null ? `; did you mean "${s}"?` : ''} (allowed here: ${allowed.join(', ')})`,
+      );
+    }
+    return v;
+  }
+
+  /** The value at o[key]; null and undefined both mean "absent". */
+  get(o: Obj, key: string): unknown {
+    const v = o[key];
+    return v === null ? undefined : v;
+  }
+
+  string(o: Obj, key: string, path: string, what: string, required: string | null): string | undefined {
+    const p = fieldPath(path, key);
+    const v = this.get(o, key);
+    if (v === undefined) {
+      if (required !== null) this.missing(p, required);
+      return undefined;
+    }
+    if (typeof v !== 'string') {
+      this.type(p, `a string (${what})`, v);
+      return undefined;
+    }
+    return v;
+  }
+
+  bool(o: Obj, key: string, path: string, dflt: boolean): boolean {
+    const v = this.get(o, key);
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') {
+      this.type(fieldPath(path, key), 'a boolean (true or false)', v);
+      return dflt;
+    }
+    return v;
+  }
+
+  enumOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], required: string | null): T | undefined {
+    const p = fieldPath(path, key);
+    const v = this.get(o, key);
+    if (v === undefined) {
+      if (required !== null) this.missing(p, `${required}; one of ${oneOf(allowed)}`);
+      return undefined;
+    }
+    if (typeof v !== 'string') {
+      this.type(p, `a string, one of ${oneOf(allowed)}`, v);
+      return undefined;
+    }
+    if (!(allowed as readonly string[]).includes(v)) {
+      const s = suggest(v, allowed);
+      this.invalid(p, `must be one of ${oneOf(allowed)}; got "${v}"${s !== null ? ` (did you mean "${s}"?)` : ''}`);
+      return undefined;
+    }
+    return v as T;
+  }
+
+  /** A list at o[key]; undefined when absent (MISSING_FIELD when `required` is a message). */
+  list(o: Obj, key: string, path: string, what: string, required: string | null): unknown[] | undefined {
+    const p = fieldPath(path, key);
+    const v = this.get(o, key);
+    if (v === undefined) {
+      if (required !== null) this.missing(p, required);
+      return undefined;
+    }
+    if (!Array.isArray(v)) {
+      this.type(p, `a list of ${what}`, v);
+      return undefined;
+    }
+    return v;
+  }
+
+  ip(v: unknown, path: string, family: 4 | 6 | 0, allowLinkLocal: boolean): IP | undefined {
+    const fam = family === 0 ? 'IPv4 or IPv6' : `IPv${family}`;
+    if (typeof v !== 'string') {
+      this.type(path, `a string (an ${fam} address)`, v);
+      return undefined;
+    }
+    const ip = parseIP(v);
+    if (ip === null) {
+      this.invalid(path, v.includes('/') ? `"${v}" is a CIDR; expected a single ${fam} address` : `"${v}" is not a valid ${fam} address`);
+      return undefined;
+    }
+    if (family !== 0 && ip.family !== family) {
+      this.invalid(path, `expected an IPv${family} address, got IPv${ip.family} "${v}"`);
+      return undefined;
+    }
+    const bad = unicastProblem(ip, allowLinkLocal);
+    if (bad !== null) {
+      this.invalid(path, `"${v}" ${bad}; expected a unicast address`);
+      return undefined;
+    }
+    return ip;
+  }
+
+  cidr(v: unknown, path: string): CIDR | undefined {
+    if (typeof v !== 'string') {
+      this.type(path, 'a string (a CIDR like "10.0.0.0/16")', v);
+      return undefined;
+    }
+    const r = parsePrefix(v);
+    if (!r.ok) {
+      this.invalid(path, r.reason);
+      return undefined;
+    }
+    if (r.hostBitsSet) {
+      this.invalid(path, `"${v}" is not canonical: host bits are set beyond the /${r.cidr.len} prefix; write "${r.cidr.text}"`);
+      return undefined;
+    }
+    return r.cidr;
+  }
+
+  /** A list of IPs with per-element issues; duplicates reported. Only valid elements are returned (with their index). */
+  ipList(raw: unknown[] | undefined, path: string, allowLinkLocal: boolean): { ip: IP; i: number }[] {
+    const out: { ip: IP; i: number }[] = [];
+    if (raw === undefined) return out;
+    raw.forEach((v, i) => {
+      const p = fieldPath(path, i);
+      const ip = this.ip(v, p, 0, allowLinkLocal);
+      if (ip === undefined) return;
+      const prev = out.find((x) => sameIP(x.ip, ip));
+      if (prev !== undefined) this.dup(p, `duplicate address ${ip.text} (also ${fieldPath(path, prev.i)})`);
+      else out.push({ ip, i });
+    });
+    return out;
+  }
+
+  /** A list of CIDRs; duplicates and (when `onePerFamily`) a second CIDR of one family are reported. */
+  cidrList(raw: unknown[] | undefined, path: string, onePerFamily: boolean): { c: CIDR; i: number }[] {
+    const out: { c: CIDR; i: number }[] = [];
+    if (raw === undefined) return out;
+    raw.forEach((v, i) => {
+      const p = fieldPath(path, i);
+      const c = this.cidr(v, p);
+      if (c === undefined) return;
+      const same = out.find((x) => x.c.text === c.text);
+      if (same !== undefined) {
+        this.dup(p, `duplicate CIDR ${c.text} (also ${fieldPath(path, same.i)})`);
+        return;
+      }
+      if (onePerFamily) {
+        const fam = out.find((x) => x.c.family === c.family);
+        if (fam !== undefined) {
+          this.invalid(p, `a second IPv${c.family} CIDR (${fieldPath(path, fam.i)} is ${fam.c.text}); at most one CIDR per family (dual-stack: one IPv4 and one IPv6)`);
+          return;
+        }
+      }
+      out.push({ c, i });
+    });
+    return out;
+  }
+
+  familyPair(v: unknown, path: string): FamilyPair {
+    const pair: FamilyPair = { ipv4: null, ipv6: null };
+    if (v === undefined || v === null) return pair;
+    const o = this.object(v, path, FAMILY_FIELDS, 'an object {ipv4, ipv6}');
+    if (o === null) return pair;
+    const a = this.get(o, 'ipv4');
+    if (a !== undefined) pair.ipv4 = (this.ip(a, fieldPath(path, 'ipv4'), 4, true) as IPv4 | undefined) ?? null;
+    const b = this.get(o, 'ipv6');
+    if (b !== undefined) pair.ipv6 = (this.ip(b, fieldPath(path, 'ipv6'), 6, true) as IPv6 | undefined) ?? null;
+    return pair;
+  }
+
+  stringMap(v: unknown, path: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (v === undefined || v === null) return out;
+    if (!isObj(v)) {
+      this.type(path, 'a map of string to string', v);
+      return out;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (typeof x !== 'string') this.type(fieldPath(path, k), 'a string', x);
+      else out[k] = x;
+    }
+    return out;
+  }
+}
+
+/** Linux dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace; '%' would make the kernel pick the name. */
+function tapNameProblem(name: string): string | null {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0) return 'must not be empty';
+  if (bytes > 15) return `"${name}" is ${bytes} bytes; Linux interface names are at most 15 bytes (IFNAMSIZ-1)`;
+  if (name === '.' || name === '..') return `"${name}" is not a valid Linux interface name`;
+  if (/[/:\s]/.test(name) || name.includes('\0')) return `"${name}" contains '/', ':' or whitespace, which Linux interface names cannot`;
+  if (name.includes('%')) return `"${name}" contains '%' (a kernel name template); give the exact interface name`;
+  return null;
+}
+
+function parseMAC(s: string): Uint8Array | null {
+  const m = /^([0-9A-Fa-f]{2})([:-])([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})$/.exec(s);
+  if (m === null) return null;
+  return Uint8Array.from([m[1], m[3], m[4], m[5], m[6], m[7]].map((h) => parseInt(h, 16)));
+}
+
+function formatMAC(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Default gateway MAC: 02:74:66 ("locally administered" + "tf") and 24 bits of FNV-1a(nodeName). */
+export function defaultGatewayMAC(nodeName: string): Uint8Array {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(nodeName, 'utf8')) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return Uint8Array.from([0x02, 0x74, 0x66, (h >>> 16) & 255, (h >>> 8) & 255, h & 255]);
+}
+
+// ─── The validator ─────────────────────────────────────────────────────────────────────────
+
+/** Validate and normalize; problems go to `issues`. The result is only meaningful when no issue was added. */
+function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined {
+  const k = new Checker(issues);
+  const top = k.object(input, '', TOP_FIELDS, 'a NodeConfig object (apiVersion, kind, metadata, spec)');
+  if (top === null) return undefined;
+
+  const apiVersion = k.string(top, 'apiVersion', '', 'apiVersion', `required: "${NODE_CONFIG_API_VERSION}"`);
+  if (apiVersion !== undefined && apiVersion !== NODE_CONFIG_API_VERSION) {
+    issues.add('apiVersion', ErrorCode.UNSUPPORTED_KIND, `unsupported apiVersion "${apiVersion}"; this build reads "${NODE_CONFIG_API_VERSION}"`);
+  }
+  const kind = k.string(top, 'kind', '', 'kind', `required: "${NODE_CONFIG_KIND}"`);
+  if (kind !== undefined && kind !== NODE_CONFIG_KIND) {
+    issues.add('kind', ErrorCode.UNSUPPORTED_KIND, `unsupported kind "${kind}"; expected "${NODE_CONFIG_KIND}"`);
+  }
+
+  // metadata
+  let metaName = '';
+  let labels: Record<string, string> = {};
+  let annotations: Record<string, string> = {};
+  const metaRaw = k.get(top, 'metadata');
+  if (metaRaw === undefined) k.missing('metadata', 'required: metadata.name names the object');
+  else {
+    const meta = k.object(metaRaw, 'metadata', META_FIELDS);
+    if (meta !== null) {
+      const n = k.string(meta, 'name', 'metadata', 'a DNS subdomain name', 'required: the object name');
+      if (n !== undefined) {
+        if (n.length > 253 || !DNS_SUBDOMAIN.test(n)) k.invalid('metadata.name', `"${n}" is not a DNS subdomain name (lower case a-z, 0-9, '-', '.'; at most 253 characters)`);
+        else metaName = n;
+      }
+      labels = k.stringMap(k.get(meta, 'labels'), 'metadata.labels');
+      annotations = k.stringMap(k.get(meta, 'annotations'), 'metadata.annotations');
+    }
+  }
+
+  const specRaw = k.get(top, 'spec');
+  if (specRaw === undefined) {
+    k.missing('spec', 'required: the node configuration');
+    return undefined;
+  }
+  const s = k.object(specRaw, 'spec', SPEC_FIELDS);
+  if (s === null) return undefined;
+  const P = 'spec';
+  const at = (key: string, i?: number, sub?: string): string => {
+    let p = fieldPath(P, key);
+    if (i !== undefined) p = fieldPath(p, i);
+    if (sub !== undefined) p = fieldPath(p, sub);
+    return p;
+  };
+
+  // nodeName
+  let nodeName = metaName;
+  const nn = k.string(s, 'nodeName', P, 'a DNS subdomain name', null);
+  if (nn !== undefined) {
+    if (nn.length > 253 || !DNS_SUBDOMAIN.test(nn)) k.invalid(at('nodeName'), `"${nn}" is not a valid node name (DNS subdomain: lower case a-z, 0-9, '-', '.'; at most 253 characters)`);
+    else nodeName = nn;
+  }
+
+  // networkMode
+  const modeRaw = k.get(s, 'networkMode');
+  const networkMode = k.enumOf(s, 'networkMode', P, NETWORK_MODES, null) ?? 'kubenet';
+  const modeOk = modeRaw === undefined || NETWORK_MODES.includes(modeRaw as NetworkMode);
+
+  // nodeIPs
+  const nodeIPsRaw = k.list(s, 'nodeIPs', P, 'IP addresses', 'required: the node\'s IPs (the first of each family is the primary)');
+  if (nodeIPsRaw !== undefined && nodeIPsRaw.length === 0) k.invalid(at('nodeIPs'), 'must list at least one IP address');
+  const nodeIPs = k.ipList(nodeIPsRaw, at('nodeIPs'), false);
+  const primaryIPs: FamilyPair = {
+    ipv4: (nodeIPs.find((x) => x.ip.family === 4)?.ip as IPv4 | undefined) ?? null,
+    ipv6: (nodeIPs.find((x) => x.ip.family === 6)?.ip as IPv6 | undefined) ?? null,
+  };
+
+  // podCIDR / podCIDRs (Node.spec semantics)
+  const podCIDRRaw = k.get(s, 'podCIDR');
+  const podCIDR1 = podCIDRRaw === undefined ? undefined : k.cidr(podCIDRRaw, at('podCIDR'));
+  const podCIDRsRaw = k.list(s, 'podCIDRs', P, 'CIDRs', null);
+  let podCIDRs = k.cidrList(podCIDRsRaw, at('podCIDRs'), true);
+  if (podCIDR1 !== undefined) {
+    if (podCIDRsRaw === undefined || podCIDRsRaw.length === 0) podCIDRs = [{ c: podCIDR1, i: -1 }];
+    else if (podCIDRs.length > 0 && podCIDRs[0].i === 0 && podCIDRs[0].c.text !== podCIDR1.text) {
+      k.invalid(at('podCIDRs', 0), `must equal spec.podCIDR (${podCIDR1.text}); got ${podCIDRs[0].c.text}`);
+    }
+  }
+  const podRefPath = (x: { i: number }): string => (x.i < 0 ? at('podCIDR') : at('podCIDRs', x.i));
+  if (podCIDRRaw === undefined && (podCIDRsRaw === undefined || podCIDRsRaw.length === 0) && modeOk && networkMode === 'kubenet') {
+    k.missing(at('podCIDRs'), 'required in kubenet mode: the node\'s pod CIDRs (podCIDR and/or podCIDRs)');
+  }
+
+  // clusterCIDRs, serviceCIDRs, vnetPrefixes
+  const clusterCIDRs = k.cidrList(k.list(s, 'clusterCIDRs', P, 'CIDRs', null), at('clusterCIDRs'), true);
+  const serviceCIDRs = k.cidrList(k.list(s, 'serviceCIDRs', P, 'CIDRs', null), at('serviceCIDRs'), true);
+  const vnetRaw = k.list(s, 'vnetPrefixes', P, 'CIDRs', modeOk && networkMode === 'cni' ? 'required in cni mode: pod addresses come from the VNet' : null);
+  if (vnetRaw !== undefined && vnetRaw.length === 0 && modeOk && networkMode === 'cni') k.invalid(at('vnetPrefixes'), 'must list at least one prefix in cni mode');
+  const vnetPrefixes = k.cidrList(vnetRaw, at('vnetPrefixes'), false);
+  for (let a = 0; a < vnetPrefixes.length; a++) {
+    for (let b = 0; b < a; b++) {
+      if (cidrOverlaps(vnetPrefixes[a].c, vnetPrefixes[b].c)) {
+        k.invalid(at('vnetPrefixes', vnetPrefixes[a].i), `${vnetPrefixes[a].c.text} overlaps ${at('vnetPrefixes', vnetPrefixes[b].i)} (${vnetPrefixes[b].c.text}); VNet address spaces must not overlap`);
+      }
+    }
+  }
+  for (const p of podCIDRs) {
+    const cl = clusterCIDRs.find((c) => c.c.family === p.c.family);
+    if (cl !== undefined && !(cl.c.len <= p.c.len && cidrOverlaps(cl.c, p.c))) {
+      k.invalid(podRefPath(p), `${p.c.text} is not inside ${at('clusterCIDRs', cl.i)} (${cl.c.text}); the node's pod CIDR is carved out of the cluster CIDR`);
+    }
+  }
+  for (const sv of serviceCIDRs) {
+    for (const [list, name] of [[clusterCIDRs, 'clusterCIDRs'], [podCIDRs, 'podCIDRs']] as const) {
+      for (const o of list) {
+        if (cidrOverlaps(sv.c, o.c)) {
+          const op = name === 'podCIDRs' ? podRefPath(o) : at(name, o.i);
+          k.invalid(at('serviceCIDRs', sv.i), `${sv.c.text} overlaps ${op} (${o.c.text}); service and pod addresses must not overlap`);
+        }
+      }
+    }
+  }
+
+  // nodePortAddresses (kube-proxy semantics: "primary" alone, or CIDRs)
+  let nodePortAddresses: string[] = ['primary'];
+  const nodePortCIDRs: CIDR[] = [];
+  const npaRaw = k.list(s, 'nodePortAddresses', P, 'CIDRs (or the single value "primary")', null);
+  if (npaRaw !== undefined) {
+    nodePortAddresses = [];
+    npaRaw.forEach((v, i) => {
+      const p = at('nodePortAddresses', i);
+      if (v === 'primary') {
+        if (npaRaw.length !== 1) k.invalid(p, '"primary" cannot be combined with other values; use either ["primary"] or a list of CIDRs');
+        nodePortAddresses.push('primary');
+        return;
+      }
+      const c = k.cidr(v, p);
+      if (c === undefined) return;
+      if (nodePortCIDRs.some((x) => x.text === c.text)) k.dup(p, `duplicate CIDR ${c.text}`);
+      nodePortCIDRs.push(c);
+      nodePortAddresses.push(c.text);
+    });
+  }
+  if (nodePortAddresses.length === 1 && nodePortAddresses[0] === 'primary') {
+    if (primaryIPs.ipv4 !== null) nodePortCIDRs.push(hostCIDR(primaryIPs.ipv4));
+    if (primaryIPs.ipv6 !== null) nodePortCIDRs.push(hostCIDR(primaryIPs.ipv6));
+  } else if (npaRaw !== undefined && npaRaw.length === 0) {
+    for (const x of nodeIPs) nodePortCIDRs.push(hostCIDR(x.ip));
+  }
+
+  const masqueradeAll = k.bool(s, 'masqueradeAll', P, false);
+
+  // mtu
+  let mtu = 1500;
+  const mtuRaw = k.get(s, 'mtu');
+  if (mtuRaw !== undefined) {
+    if (typeof mtuRaw !== 'number' || !Number.isInteger(mtuRaw)) k.type(at('mtu'), 'an integer (576..9000)', mtuRaw);
+    else if (mtuRaw < 576 || mtuRaw > 9000) k.invalid(at('mtu'), `${mtuRaw} is out of range; allowed 576..9000`);
+    else mtu = mtuRaw;
+  }
+
+  // gatewayMAC
+  let gatewayMACBytes = defaultGatewayMAC(nodeName);
+  const macRaw = k.string(s, 'gatewayMAC', P, 'a MAC address like "02:74:66:00:00:01"', null);
+  if (macRaw !== undefined) {
+    const mac = parseMAC(macRaw);
+    if (mac === null) k.invalid(at('gatewayMAC'), `"${macRaw}" is not a MAC address; expected six hex octets like "02:74:66:00:00:01"`);
+    else if ((mac[0] & 1) !== 0) k.invalid(at('gatewayMAC'), `"${macRaw}" is a multicast MAC (low bit of the first octet set); use a unicast one, e.g. "02:..." (locally administered)`);
+    else if (mac.every((x) => x === 0)) k.invalid(at('gatewayMAC'), 'the all-zero MAC is not a valid interface address');
+    else gatewayMACBytes = mac;
+  }
+
+  const defaultGateway = k.familyPair(k.get(s, 'defaultGateway'), at('defaultGateway'));
+
+  // nodeRoutes
+  const nodeRoutes: NodeRoute[] = [];
+  const nrRaw = k.list(s, 'nodeRoutes', P, '{prefix, nextHop} objects', null);
+  const nrSeen: { c: CIDR; i: number }[] = [];
+  nrRaw?.forEach((v, i) => {
+    const p = at('nodeRoutes', i);
+    const o = k.object(v, p, NODE_ROUTE_FIELDS, 'an object {prefix, nextHop}');
+    if (o === null) return;
+    const pr = k.get(o, 'prefix');
+    const nh = k.get(o, 'nextHop');
+    if (pr === undefined) k.missing(fieldPath(p, 'prefix'), 'required: the other node\'s pod CIDR');
+    if (nh === undefined) k.missing(fieldPath(p, 'nextHop'), 'required: the other node\'s IP');
+    const prefix = pr === undefined ? undefined : k.cidr(pr, fieldPath(p, 'prefix'));
+    const nextHop = nh === undefined ? undefined : k.ip(nh, fieldPath(p, 'nextHop'), 0, false);
+    if (prefix !== undefined) {
+      const same = nrSeen.find((x) => x.c.text === prefix.text);
+      if (same !== undefined) k.dup(fieldPath(p, 'prefix'), `duplicate prefix ${prefix.text} (also ${at('nodeRoutes', same.i, 'prefix')})`);
+      nrSeen.push({ c: prefix, i });
+      for (const own of podCIDRs) {
+        if (cidrOverlaps(own.c, prefix)) k.invalid(fieldPath(p, 'prefix'), `${prefix.text} overlaps this node's own ${podRefPath(own)} (${own.c.text})`);
+      }
+    }
+    if (prefix !== undefined && nextHop !== undefined) {
+      if (prefix.family !== nextHop.family) k.invalid(fieldPath(p, 'nextHop'), `IPv${nextHop.family} next hop for an IPv${prefix.family} prefix; the next hop must be of the prefix's family`);
+      else if (nodeIPs.some((x) => sameIP(x.ip, nextHop))) k.invalid(fieldPath(p, 'nextHop'), `${nextHop.text} is this node's own IP`);
+      else nodeRoutes.push({ prefix, nextHop });
+    }
+  });
+
+  // routeTables (Azure UDR, ARM field names)
+  const routeTables: RouteTable[] = [];
+  const rtRaw = k.list(s, 'routeTables', P, 'route tables {name, routes}', null);
+  const prefixOwners = new Map<string, string>();
+  rtRaw?.forEach((v, ti) => {
+    const tp = at('routeTables', ti);
+    const o = k.object(v, tp, ROUTE_TABLE_FIELDS, 'a route table {name, routes}');
+    if (o === null) return;
+    const name = k.string(o, 'name', tp, 'the route table name', 'required: the route table name');
+    if (name !== undefined) {
+      if (!ARM_NAME.test(name)) k.invalid(fieldPath(tp, 'name'), `"${name}" is not a valid Azure resource name (1-80 of A-Z a-z 0-9 _ . -, starting with a letter or digit, ending with a letter, digit or _)`);
+      const prev = routeTables.findIndex((t) => t.name === name);
+      if (prev >= 0) k.dup(fieldPath(tp, 'name'), `duplicate route table name "${name}"`);
+    }
+    const table: RouteTable = { name: name ?? '', routes: [] };
+    const routesRaw = k.list(o, 'routes', tp, 'routes', 'required: the routes (may be empty)');
+    routesRaw?.forEach((rv, ri) => {
+      const rp = fieldPath(fieldPath(tp, 'routes'), ri);
+      const r = k.object(rv, rp, ROUTE_FIELDS, 'a route {name, addressPrefix, nextHopType, nextHopIpAddress}');
+      if (r === null) return;
+      const rname = k.string(r, 'name', rp, 'the route name', 'required: the route name');
+      if (rname !== undefined) {
+        if (!ARM_NAME.test(rname)) k.invalid(fieldPath(rp, 'name'), `"${rname}" is not a valid Azure resource name (1-80 of A-Z a-z 0-9 _ . -, starting with a letter or digit, ending with a letter, digit or _)`);
+        else if (table.routes.some((x) => x.name === rname)) k.dup(fieldPath(rp, 'name'), `duplicate route name "${rname}" in route table "${table.name}"`);
+      }
+      const apRaw = k.get(r, 'addressPrefix');
+      if (apRaw === undefined) k.missing(fieldPath(rp, 'addressPrefix'), 'required: the destination CIDR');
+      const ap = apRaw === undefined ? undefined : k.cidr(apRaw, fieldPath(rp, 'addressPrefix'));
+      if (ap !== undefined) {
+        const owner = prefixOwners.get(ap.text);
+        if (owner !== undefined) k.dup(fieldPath(rp, 'addressPrefix'), `${ap.text} is already routed by ${owner}; one route per prefix`);
+        else prefixOwners.set(ap.text, fieldPath(rp, 'addressPrefix'));
+      }
+      const nht = k.enumOf(r, 'nextHopType', rp, NEXT_HOP_TYPES, 'required: the next hop type');
+      const nhipRaw = k.get(r, 'nextHopIpAddress');
+      let nhip: IP | null = null;
+      if (nht === 'VirtualAppliance') {
+        if (nhipRaw === undefined) k.missing(fieldPath(rp, 'nextHopIpAddress'), 'required when nextHopType is VirtualAppliance: the appliance\'s IP');
+        else {
+          const ip = k.ip(nhipRaw, fieldPath(rp, 'nextHopIpAddress'), 0, false);
+          if (ip !== undefined && ap !== undefined && ip.family !== ap.family) {
+            k.invalid(fieldPath(rp, 'nextHopIpAddress'), `IPv${ip.family} next hop for IPv${ap.family} prefix ${ap.text}; the next hop must be of the prefix's family`);
+          } else if (ip !== undefined) nhip = ip;
+        }
+      } else if (nht !== undefined && nhipRaw !== undefined) {
+        k.invalid(fieldPath(rp, 'nextHopIpAddress'), `only allowed when nextHopType is VirtualAppliance (this route's is ${nht})`);
+      }
+      if (rname !== undefined && ap !== undefined && nht !== undefined) {
+        table.routes.push({ name: rname, addressPrefix: ap, nextHopType: nht, nextHopIpAddress: nhip });
+      }
+    });
+    routeTables.push(table);
+  });
+
+  // ports
+  const ports: PortConfig[] = [];
+  const portsRaw = k.list(s, 'ports', P, 'ports {name, tap, role, ...}', 'required: the node\'s ports (one uplink, at most one host, one per pod)');
+  if (portsRaw !== undefined && portsRaw.length === 0) k.invalid(at('ports'), 'must list at least the uplink port');
+  let uplinkPort = -1;
+  let hostPort = -1;
+  let rolesOk = true;
+  const addrOwners: { ip: IP; path: string }[] = [];
+  const podRanges = modeOk ? (networkMode === 'kubenet' ? podCIDRs.map((x) => ({ c: x.c, path: podRefPath(x) })) : vnetPrefixes.map((x) => ({ c: x.c, path: at('vnetPrefixes', x.i) }))) : null;
+  const rangeName = networkMode === 'kubenet' ? 'spec.podCIDRs' : 'spec.vnetPrefixes';
+  portsRaw?.forEach((v, i) => {
+    const pp = at('ports', i);
+    const o = k.object(v, pp, PORT_FIELDS, 'a port {name, tap, role, ...}');
+    if (o === null) {
+      rolesOk = false;
+      return;
+    }
+    const name = k.string(o, 'name', pp, 'a DNS label', 'required: the port name');
+    if (name !== undefined) {
+      if (name.length > 63 || !DNS_LABEL.test(name)) k.invalid(fieldPath(pp, 'name'), `"${name}" is not a valid port name (DNS label: lower case a-z, 0-9, '-', at most 63 characters)`);
+      else {
+        const prev = ports.find((x) => x.name === name);
+        if (prev !== undefined) k.dup(fieldPath(pp, 'name'), `duplicate port name "${name}" (also ${at('ports', prev.index, 'name')})`);
+      }
+    }
+    const tap = k.string(o, 'tap', pp, 'a Linux interface name', 'required: the TAP interface name');
+    if (tap !== undefined) {
+      const bad = tapNameProblem(tap);
+      if (bad !== null) k.invalid(fieldPath(pp, 'tap'), bad);
+      else {
+        const prev = ports.find((x) => x.tap === tap);
+        if (prev !== undefined) k.dup(fieldPath(pp, 'tap'), `duplicate tap "${tap}" (also ${at('ports', prev.index, 'tap')})`);
+      }
+    }
+    const role = k.enumOf(o, 'role', pp, PORT_ROLES, 'required: the port role');
+    if (role === undefined) rolesOk = false;
+    if (role === 'uplink') {
+      if (uplinkPort >= 0) k.invalid(fieldPath(pp, 'role'), `a second uplink port (${at('ports', uplinkPort)} is the uplink); exactly one port has role "uplink"`);
+      else uplinkPort = i;
+    } else if (role === 'host') {
+      if (hostPort >= 0) k.invalid(fieldPath(pp, 'role'), `a second host port (${at('ports', hostPort)} is the host port); at most one port has role "host"`);
+      else hostPort = i;
+    }
+    const vnetHdr = k.bool(o, 'vnetHdr', pp, true);
+
+    const port: PortConfig = { index: i, name: name ?? '', tap: tap ?? '', role: role ?? 'pod', vnetHdr, addresses: [], gateway: { ipv4: null, ipv6: null }, pod: null };
+    ports.push(port);
+    if (role !== undefined && role !== 'pod') {
+      for (const f of ['addresses', 'gateway', 'pod']) {
+        if (k.get(o, f) !== undefined) k.invalid(fieldPath(pp, f), `only pod ports have ${f}; this port's role is "${role}"`);
+      }
+      return;
+    }
+    if (role === undefined) return;
+
+    // pod port
+    const podRaw = k.get(o, 'pod');
+    if (podRaw !== undefined) {
+      const po = k.object(podRaw, fieldPath(pp, 'pod'), POD_REF_FIELDS, 'an object {namespace, name}');
+      if (po !== null) {
+        const ns = k.string(po, 'namespace', fieldPath(pp, 'pod'), 'a namespace name', 'required: the pod\'s namespace');
+        const pn = k.string(po, 'name', fieldPath(pp, 'pod'), 'a pod name', 'required: the pod\'s name');
+        if (ns !== undefined && (ns.length > 63 || !DNS_LABEL.test(ns))) k.invalid(fieldPath(fieldPath(pp, 'pod'), 'namespace'), `"${ns}" is not a valid namespace name (DNS label)`);
+        if (pn !== undefined && (pn.length > 253 || !DNS_SUBDOMAIN.test(pn))) k.invalid(fieldPath(fieldPath(pp, 'pod'), 'name'), `"${pn}" is not a valid pod name (DNS subdomain)`);
+        if (ns !== undefined && pn !== undefined) port.pod = { namespace: ns, name: pn };
+      }
+    }
+    const ap = fieldPath(pp, 'addresses');
+    const addrRaw = k.list(o, 'addresses', pp, 'IP addresses', 'required for pod ports: the pod\'s IPs (one per family)');
+    if (addrRaw !== undefined && addrRaw.length === 0) k.invalid(ap, 'a pod port needs at least one address');
+    const addrs = k.ipList(addrRaw, ap, false);
+    const gwExplicit = k.familyPair(k.get(o, 'gateway'), fieldPath(pp, 'gateway'));
+    port.gateway = { ...gwExplicit };
+    for (const { ip, i: ai } of addrs) {
+      const p = fieldPath(ap, ai);
+      if (port.addresses.some((x) => x.family === ip.family)) {
+        k.invalid(p, `a second IPv${ip.family} address; a pod has at most one address per family`);
+        continue;
+      }
+      const owner = addrOwners.find((x) => sameIP(x.ip, ip));
+      if (owner !== undefined) {
+        k.dup(p, `address ${ip.text} is also ${owner.path}`);
+        continue;
+      }
+      const node = nodeIPs.find((x) => sameIP(x.ip, ip));
+      if (node !== undefined) {
+        k.invalid(p, `${ip.text} is a node IP (${at('nodeIPs', node.i)}); pods need their own addresses`);
+        continue;
+      }
+      if (podRanges !== null) {
+        const range = podRanges.find((r) => cidrContains(r.c, ip));
+        if (range === undefined) {
+          const inFam = podRanges.filter((r) => r.c.family === ip.family).map((r) => r.c.text);
+          k.invalid(p, `${ip.text} is not inside ${rangeName} (${inFam.length > 0 ? inFam.join(', ') : `no IPv${ip.family} prefix configured`}); in ${networkMode} mode pod addresses come from ${rangeName}`);
+          continue;
+        }
+        const max = ip.family === 4 ? 32 : 128;
+        if (range.c.len <= max - 2 && sameIP(ip, nthAddress(range.c, 0))) {
+          k.invalid(p, `${ip.text} is the network address of ${range.path} (${range.c.text}); not usable by a pod`);
+          continue;
+        }
+        if (ip.family === 4 && range.c.family === 4 && range.c.len <= 30) {
+          const bcast = (range.c.v4 + 2 ** (32 - range.c.len) - 1) >>> 0;
+          if (ip.v4 === bcast) {
+            k.invalid(p, `${ip.text} is the broadcast address of ${range.path} (${range.c.text}); not usable by a pod`);
+            continue;
+          }
+        }
+        // Default gateway for this family: the first address of the containing prefix.
+        const fam = ip.family === 4 ? 'ipv4' : 'ipv6';
+        if (port.gateway[fam] === null) {
+          const g = nthAddress(range.c, 1);
+          if (g.family === 4) port.gateway.ipv4 = g;
+          else port.gateway.ipv6 = g;
+        }
+      }
+      addrOwners.push({ ip, path: p });
+      port.addresses.push(ip);
+    }
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const g = port.gateway[fam];
+      if (g === null) continue;
+      const gp = gwExplicit[fam] !== null ? fieldPath(fieldPath(pp, 'gateway'), fam) : ap;
+      const why = gwExplicit[fam] !== null ? '' : ` (the default gateway: the first address of the pod's prefix; set ${fieldPath(fieldPath(pp, 'gateway'), fam)} to choose another)`;
+      if (port.addresses.some((a) => sameIP(a, g))) k.invalid(gp, `gateway ${g.text} is the pod's own address${why}`);
+      const node = nodeIPs.find((x) => sameIP(x.ip, g));
+      if (node !== undefined) k.invalid(gp, `gateway ${g.text} is a node IP (${at('nodeIPs', node.i)})${why}`);
+    }
+  });
+  if (rolesOk && portsRaw !== undefined && portsRaw.length > 0 && uplinkPort < 0) {
+    k.invalid(at('ports'), 'no port has role "uplink"; exactly one is required');
+  }
+  // A pod address that is some other pod's gateway.
+  for (const port of ports) {
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const g = port.gateway[fam];
+      if (g === null) continue;
+      const owner = addrOwners.find((x) => sameIP(x.ip, g));
+      if (owner !== undefined && !port.addresses.some((a) => sameIP(a, g))) {
+        k.invalid(owner.path, `${g.text} is the gateway of ${at('ports', port.index)} ("${port.name}"); a pod cannot use a gateway address`);
+      }
+    }
+  }
+
+  // IPv6 needs MTU ≥ 1280 (RFC 8200 section 5).
+  const hasV6 = nodeIPs.some((x) => x.ip.family === 6) || addrOwners.some((x) => x.ip.family === 6);
+  if (hasV6 && mtu < 1280) k.invalid(at('mtu'), `${mtu} is below 1280, the IPv6 minimum link MTU (RFC 8200); IPv6 is configured`);
+
+  return {
+    apiVersion: NODE_CONFIG_API_VERSION,
+    kind: NODE_CONFIG_KIND,
+    metadata: { name: metaName, labels, annotations },
+    spec: {
+      nodeName,
+      nodeIPs: nodeIPs.map((x) => x.ip),
+      primaryIPs,
+      podCIDR: podCIDRs.length > 0 ? podCIDRs[0].c : null,
+      podCIDRs: podCIDRs.map((x) => x.c),
+      clusterCIDRs: clusterCIDRs.map((x) => x.c),
+      serviceCIDRs: serviceCIDRs.map((x) => x.c),
+      nodePortAddresses,
+      nodePortCIDRs,
+      masqueradeAll,
+      networkMode,
+      vnetPrefixes: vnetPrefixes.map((x) => x.c),
+      mtu,
+      gatewayMAC: formatMAC(gatewayMACBytes),
+      gatewayMACBytes,
+      defaultGateway,
+      nodeRoutes,
+      routeTables,
+      ports,
+      uplinkPort,
+      hostPort,
+    },
+  };
+}

@@ -1,0 +1,690 @@
+/**
+ * The forwarder: L2/L3 switching and routing between ports, one ingress batch at a time.
+ *
+ *   ingress batch ─► parseFrame (validate once) ─► ARP / ND ─► answered or learned (delivered)
+ *                                               └► IPv4 / IPv6 ─► route (LPM) ─► TTL, MTU ─►
+ *                                                   neighbor ─► rewrite MACs ─► egress queue
+ *   after the batch: every egress queue is flushed with one send() per port.
+ *
+ * Hand-written for the hot path: no allocation per packet (a frame is slab + offset +
+ * length; egress queues are typed arrays; generated frames go to a preallocated local slab;
+ * frames waiting for neighbor resolution are copied into a fixed pending pool), no throw on
+ * bad input (drop + counter per reason), one reference (the Generation) read per batch.
+ *
+ * Frames are forwarded zero-copy: the egress port writes straight out of the ingress
+ * port's receive slab, so every queue is flushed before the ingress port reads again.
+ */
+import type { Port } from '../io/port';
+import { SLOT_SIZE_GSO, SLOT_SIZE_PLAIN, VNET_HDR_LEN } from '../io/port';
+import { DropReason } from './drop-reason';
+import { ForwarderCounters } from './counters';
+import type { Generation } from './generation';
+import { PortRole } from './generation';
+import { RouteKind } from '../../control/compile/routes';
+import { FrameInfo, parseFrame } from '../wire/frame-parser';
+import {
+  ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethDstIs, ethDstIsBroadcast, ethDstIsMulticast,
+  setEthDst, setEthSrc,
+} from '../wire/ethernet';
+import { ARP_OP_REPLY, ARP_OP_REQUEST, arpOp, arpRequestToReply, arpShaOff, arpSpa, arpTpa, emitArp } from '../wire/arp';
+import {
+  ICMP4_DEST_UNREACH, ICMP4_ECHO_REQUEST, ICMP4_FRAG_NEEDED, ICMP4_HOST_UNREACH, ICMP4_NET_UNREACH,
+  ICMP4_PORT_UNREACH, ICMP4_PROTO_UNREACH, ICMP4_TIME_EXCEEDED, ICMP4_TTL_EXCEEDED, emitIcmp4Error, echoToReply,
+  icmp4IsError,
+} from '../wire/icmpv4';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, decrementTtl } from '../wire/ipv4';
+import { IPV6_DST_OFF, IPV6_SRC_OFF, decrementHopLimit } from '../wire/ipv6';
+import {
+  ICMP6_DEST_UNREACH, ICMP6_ECHO_REQUEST, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ICMP6_PACKET_TOO_BIG,
+  ICMP6_TIME_EXCEEDED, checkNd, emitIcmp6Error, emitNeighborAdvert, emitNeighborSolicit, icmp6EchoToReply,
+  icmp6IsError, ndFindOption, ndTargetOff, ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR,
+} from '../wire/icmpv6';
+import { VNET_HDR_GSO_NONE, VNET_HDR_F_NEEDS_CSUM, checkVnetHdr, checkVnetHdrAgainstFrame, completeChecksum, vnetGsoSize, vnetGsoType, vnetFlags } from '../wire/vnet-hdr';
+import { isV4Martian, isV4Multicast, isV6LinkLocal, isV6Martian, isV6Multicast, isV6Unspecified, copyBytes } from '../wire/address';
+import { NeighborState, NeighborTable } from '../tables/neighbor-table';
+
+export interface ForwarderOptions {
+  /** Neighbor entries (all ports, both families). */
+  neighborCapacity?: number;
+  /** Frames that may wait for neighbor resolution at once (all neighbors). */
+  pendingSlots?: number;
+  /** Frames that may wait for one neighbor. */
+  pendingPerNeighbor?: number;
+  /** Generated frames (ARP/ND/ICMP) per batch. */
+  localSlots?: number;
+  /** ICMP errors per second (token bucket, RFC 1812 4.3.2.8). */
+  icmpErrorsPerSecond?: number;
+  /** Milliseconds clock; injected by tests. */
+  clock?: () => number;
+  /** Max batches handled per readiness wakeup of one port before yielding. */
+  batchesPerWakeup?: number;
+}
+
+const RESOLVE_RETRY_MS = 1000;
+const RESOLVE_MAX_PROBES = 3;
+
+export class Forwarder {
+  gen: Generation;
+  readonly counters: ForwarderCounters;
+  readonly neighbors: NeighborTable;
+  private readonly ports: Port[];
+  private readonly info = new FrameInfo();
+  private readonly clock: () => number;
+  private now = 0;
+  private readonly batchesPerWakeup: number;
+
+  // Egress queues over the current ingress slab: per port, `cap` entries.
+  private readonly cap: number;
+  private readonly txOff: Uint32Array[];
+  private readonly txLen: Uint32Array[];
+  /** 1 = forwarded frame, 0 = in-place reply (already counted as delivered). */
+  private readonly txKind: Uint8Array;
+  private readonly txCount: Int32Array;
+
+  // Locally generated frames (ARP/ND/ICMP), sent without a vnet header.
+  private readonly localSlab: Uint8Array;
+  private readonly localSlots: number;
+  private localUsed = 0;
+  private readonly localOff: Uint32Array[];
+  private readonly localLen: Uint32Array[];
+  private readonly localCount: Int32Array;
+
+  // Frames waiting for neighbor resolution.
+  private readonly pendSlots: number;
+  private readonly pendPerNeighbor: number;
+  private readonly pendSlotSize: number;
+  private readonly pendSlab: Uint8Array;
+  private readonly pendLen: Uint32Array;
+  private readonly pendPort: Int32Array;
+  private readonly pendIngress: Int32Array;
+  private readonly pendFamily: Uint8Array; // 0 free, 4, 6
+  private readonly pendVnet: Uint8Array;
+  private readonly pendAddr4: Uint32Array;
+  private readonly pendAddr6: Uint8Array;
+  private readonly oneOff = new Uint32Array(1);
+  private readonly oneLen = new Uint32Array(1);
+  private readonly scratch6 = new Uint8Array(16);
+
+  // ICMP error token bucket.
+  private readonly icmpRate: number;
+  private icmpTokens: number;
+  private icmpRefillAt = 0;
+
+  constructor(ports: Port[], gen: Generation, opts: ForwarderOptions = {}) {
+    if (ports.length !== gen.portCount) throw new RangeError(`forwarder: ${ports.length} ports but generation has ${gen.portCount}`);
+    this.ports = ports;
+    this.gen = gen;
+    this.clock = opts.clock ?? (() => performance.now());
+    this.batchesPerWakeup = opts.batchesPerWakeup ?? 4;
+    this.counters = new ForwarderCounters(ports.length);
+    this.neighbors = new NeighborTable(opts.neighborCapacity ?? 16384);
+    const n = ports.length;
+    let cap = 1;
+    for (const p of ports) cap = Math.max(cap, p.rx.offsets.length);
+    this.cap = cap;
+    this.txOff = ports.map(() => new Uint32Array(cap));
+    this.txLen = ports.map(() => new Uint32Array(cap));
+    this.txKind = new Uint8Array(n * cap);
+    this.txCount = new Int32Array(n);
+    this.localSlots = opts.localSlots ?? 128;
+    this.localSlab = new Uint8Array(this.localSlots * SLOT_SIZE_PLAIN);
+    this.localOff = ports.map(() => new Uint32Array(this.localSlots));
+    this.localLen = ports.map(() => new Uint32Array(this.localSlots));
+    this.localCount = new Int32Array(n);
+    this.pendSlots = opts.pendingSlots ?? 64;
+    this.pendPerNeighbor = opts.pendingPerNeighbor ?? 8;
+    this.pendSlotSize = ports.some((p) => p.vnetHdr) ? SLOT_SIZE_GSO : SLOT_SIZE_PLAIN;
+    this.pendSlab = new Uint8Array(this.pendSlots * this.pendSlotSize);
+    this.pendLen = new Uint32Array(this.pendSlots);
+    this.pendPort = new Int32Array(this.pendSlots);
+    this.pendIngress = new Int32Array(this.pendSlots);
+    this.pendFamily = new Uint8Array(this.pendSlots);
+    this.pendVnet = new Uint8Array(this.pendSlots);
+    this.pendAddr4 = new Uint32Array(this.pendSlots);
+    this.pendAddr6 = new Uint8Array(this.pendSlots * 16);
+    this.icmpRate = opts.icmpErrorsPerSecond ?? 1000;
+    this.icmpTokens = this.icmpRate;
+  }
+
+  /** Swap in a new generation; called between batches only. */
+  setGeneration(gen: Generation): void {
+    if (gen.portCount !== this.ports.length) throw new RangeError('generation port count differs from the forwarder ports');
+    this.gen = gen;
+  }
+
+  /** Readiness callback for port p: drain a bounded number of batches. */
+  poll(p: number): void {
+    const port = this.ports[p];
+    for (let b = 0; b < this.batchesPerWakeup; b++) {
+      if (port.receive() === 0) break;
+      this.processBatch(p);
+    }
+  }
+
+  /** Process what port p's receive() just put in its rx batch, then flush every queue. */
+  processBatch(p: number): void {
+    const port = this.ports[p];
+    const rx = port.rx;
+    const n = rx.count;
+    this.now = this.clock();
+    this.counters.received += n;
+    const slab = rx.slab, offs = rx.offsets, lens = rx.lengths;
+    for (let i = 0; i < n; i++) this.processFrame(p, slab, offs[i], lens[i], port.vnetHdr);
+    this.flush(p, slab, port.vnetHdr);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Per frame
+
+  private processFrame(p: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    const c = this.counters;
+    if (vnet) {
+      const r = checkVnetHdr(buf, off - VNET_HDR_LEN, len);
+      if (r !== DropReason.None) { c.drop(p, r); return; }
+    }
+    const info = this.info;
+    const r = parseFrame(buf, off, len, info);
+    if (r !== DropReason.None) { c.drop(p, r); return; }
+    if (vnet) {
+      const h = off - VNET_HDR_LEN;
+      if (buf[h] !== 0 || buf[h + 1] !== 0) {
+        const rv = checkVnetHdrAgainstFrame(buf, h, info);
+        if (rv !== DropReason.None) { c.drop(p, rv); return; }
+      }
+    }
+    const gen = this.gen;
+    if (info.vlanId >= 0) { c.drop(p, DropReason.VlanUnsupported); return; }
+    // L2: ours, broadcast or multicast only (each port is its own segment).
+    if (!ethDstIs(buf, off, gen.gatewayMac, p * 6) && !ethDstIsMulticast(buf, off)) {
+      c.drop(p, DropReason.EthNotForUs); return;
+    }
+    const et = info.ethertype;
+    if (et === ETHERTYPE_ARP) { this.handleArp(p, buf, off, info); return; }
+    if (et === ETHERTYPE_IPV4) { this.forward4(p, buf, off, vnet, info); return; }
+    if (et === ETHERTYPE_IPV6) { this.forward6(p, buf, off, vnet, info); return; }
+    c.drop(p, DropReason.EthUnknownType);
+  }
+
+  /** Whether tapflow answers ARP/NS on port p for a target that routes to `route`. */
+  private answersFor(p: number, route: number): boolean {
+    const gen = this.gen, rt = gen.routes;
+    if (route < 0) return false;
+    const kind = rt.kind[route];
+    if (kind === RouteKind.Local) return true;
+    const role = gen.role[p];
+    if (role === PortRole.Pod) {
+      // Proxy everything except the pod's own addresses.
+      return !(kind === RouteKind.Direct && rt.port[route] === p);
+    }
+    if (role === PortRole.Host) {
+      return kind !== RouteKind.Unreachable && kind !== RouteKind.Blackhole && rt.port[route] !== p;
+    }
+    // Uplink: node IPs (routed to the host port) and, in cni mode, pod addresses.
+    if (kind !== RouteKind.Direct) return false;
+    const to = rt.port[route];
+    if (to === p) return false;
+    const toRole = gen.role[to];
+    return toRole === PortRole.Host || (toRole === PortRole.Pod && gen.cniMode);
+  }
+
+  private handleArp(p: number, buf: Uint8Array, off: number, info: FrameInfo): void {
+    const a = info.l3Off;
+    const op = arpOp(buf, a);
+    const spa = arpSpa(buf, a);
+    const tpa = arpTpa(buf, a);
+    // Learn/refresh the sender (not from probes: spa 0.0.0.0).
+    if (spa !== 0) {
+      const ni = this.neighbors.learn4(p, spa, buf, arpShaOff(a), this.now);
+      if (ni >= 0) this.releasePending4(p, spa, ni);
+    }
+    if (op === ARP_OP_REQUEST && spa !== tpa) {
+      const route = this.gen.routes.lpm4.lookup(tpa);
+      if (this.answersFor(p, route)) {
+        arpRequestToReply(buf, off, a, this.gen.gatewayMac, p * 6);
+        this.counters.delivered++;
+        this.enqueueReply(p, off, info.frameLen);
+        return;
+      }
+      this.counters.drop(p, DropReason.ArpIgnored);
+      return;
+    }
+    if (op === ARP_OP_REPLY || spa === tpa) { this.counters.delivered++; return; }
+    this.counters.drop(p, DropReason.ArpIgnored);
+  }
+
+  private forward4(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): void {
+    const c = this.counters, gen = this.gen, rt = gen.routes;
+    const dst = info.dst4, src = info.src4;
+    if (isV4Multicast(dst) || dst === 0xffffffff || ethDstIsBroadcast(buf, off)) { c.drop(p, DropReason.Multicast); return; }
+    if (isV4Martian(src)) { c.drop(p, DropReason.Ipv4Martian); return; }
+    if (gen.strictSource[p] === 1) {
+      const sr = rt.lpm4.lookup(src);
+      if (sr < 0 || rt.kind[sr] !== RouteKind.Direct || rt.port[sr] !== p) { c.drop(p, DropReason.SourceSpoofed); return; }
+    }
+    const route = rt.lpm4.lookup(dst);
+    const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
+    if (kind === RouteKind.Local) { this.local4(p, buf, off, info); return; }
+    if (kind === RouteKind.Blackhole) { c.drop(p, DropReason.RouteBlackhole); return; }
+    if (kind === RouteKind.Unreachable) {
+      c.drop(p, DropReason.NoRoute);
+      this.icmp4Error(p, buf, off, info, ICMP4_DEST_UNREACH, route < 0 ? ICMP4_NET_UNREACH : ICMP4_HOST_UNREACH, 0);
+      return;
+    }
+    const q = rt.port[route];
+    if (info.ttl <= 1) {
+      c.drop(p, DropReason.TtlExceeded);
+      this.icmp4Error(p, buf, off, info, ICMP4_TIME_EXCEEDED, ICMP4_TTL_EXCEEDED, 0);
+      return;
+    }
+    const mtu = gen.mtu[q];
+    if (info.l3Len > mtu) {
+      const seg = vnet ? this.gsoSegmentL3Len(buf, off, info) : info.l3Len;
+      if (seg > mtu) {
+        c.drop(p, DropReason.MtuExceeded);
+        // Non-DF packets would need fragmenting, which tapflow does not do: same ICMP.
+        if (info.dontFragment) this.icmp4Error(p, buf, off, info, ICMP4_DEST_UNREACH, ICMP4_FRAG_NEEDED, mtu);
+        return;
+      }
+    }
+    if (!this.egressCanTake(p, q, buf, off, vnet, info)) return;
+    decrementTtl(buf, info.l3Off);
+    const nh = kind === RouteKind.Gateway ? rt.nextHop4[route] : dst;
+    const ni = this.neighbors.find4(q, nh);
+    if (ni >= 0 && this.neighbors.state[ni] === NeighborState.Reachable) {
+      setEthDst(buf, off, this.neighbors.macs, ni * 6);
+      setEthSrc(buf, off, gen.gatewayMac, q * 6);
+      this.enqueueForward(q, off, info.frameLen);
+      return;
+    }
+    this.park4(p, q, nh, buf, off, info.frameLen, vnet);
+  }
+
+  private forward6(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): void {
+    const c = this.counters, gen = this.gen, rt = gen.routes;
+    const l3 = info.l3Off;
+    const dstOff = l3 + IPV6_DST_OFF, srcOff = l3 + IPV6_SRC_OFF;
+    if (info.l4Proto === IPPROTO_ICMPV6 && (info.icmpType === ND_NEIGHBOR_SOLICIT || info.icmpType === ND_NEIGHBOR_ADVERT)) {
+      this.handleNd(p, buf, off, info);
+      return;
+    }
+    if (isV6Multicast(buf, dstOff)) { c.drop(p, DropReason.Multicast); return; }
+    if (isV6Martian(buf, srcOff)) { c.drop(p, DropReason.Ipv6Martian); return; }
+    if (isV6LinkLocal(buf, dstOff) || isV6LinkLocal(buf, srcOff)) {
+      // Link-local traffic is never forwarded (RFC 4291 2.5.6); tapflow has no link-local
+      // services beyond ND.
+      c.drop(p, DropReason.Ipv6Martian); return;
+    }
+    if (gen.strictSource[p] === 1) {
+      const sr = rt.lpm6.lookup(buf, srcOff);
+      if (sr < 0 || rt.kind[sr] !== RouteKind.Direct || rt.port[sr] !== p) { c.drop(p, DropReason.SourceSpoofed); return; }
+    }
+    const route = rt.lpm6.lookup(buf, dstOff);
+    const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
+    if (kind === RouteKind.Local) { this.local6(p, buf, off, info); return; }
+    if (kind === RouteKind.Blackhole) { c.drop(p, DropReason.RouteBlackhole); return; }
+    if (kind === RouteKind.Unreachable) {
+      c.drop(p, DropReason.NoRoute);
+      this.icmp6Error(p, buf, off, info, ICMP6_DEST_UNREACH, route < 0 ? 0 : 3, 0);
+      return;
+    }
+    const q = rt.port[route];
+    if (info.ttl <= 1) {
+      c.drop(p, DropReason.TtlExceeded);
+      this.icmp6Error(p, buf, off, info, ICMP6_TIME_EXCEEDED, 0, 0);
+      return;
+    }
+    const mtu = gen.mtu[q];
+    if (info.l3Len > mtu) {
+      const seg = vnet ? this.gsoSegmentL3Len(buf, off, info) : info.l3Len;
+      if (seg > mtu) {
+        c.drop(p, DropReason.MtuExceeded);
+        this.icmp6Error(p, buf, off, info, ICMP6_PACKET_TOO_BIG, 0, mtu);
+        return;
+      }
+    }
+    if (!this.egressCanTake(p, q, buf, off, vnet, info)) return;
+    decrementHopLimit(buf, l3);
+    let ni: number;
+    let nhBuf: Uint8Array, nhOff: number;
+    if (kind === RouteKind.Gateway) { nhBuf = rt.nextHop6; nhOff = route * 16; }
+    else { nhBuf = buf; nhOff = dstOff; }
+    ni = this.neighbors.find6(q, nhBuf, nhOff);
+    if (ni >= 0 && this.neighbors.state[ni] === NeighborState.Reachable) {
+      setEthDst(buf, off, this.neighbors.macs, ni * 6);
+      setEthSrc(buf, off, gen.gatewayMac, q * 6);
+      this.enqueueForward(q, off, info.frameLen);
+      return;
+    }
+    this.park6(p, q, nhBuf, nhOff, buf, off, info.frameLen, vnet);
+  }
+
+  /** L3 length of one segment of a GSO super-frame (the size that must fit the MTU). */
+  private gsoSegmentL3Len(buf: Uint8Array, off: number, info: FrameInfo): number {
+    const h = off - VNET_HDR_LEN;
+    if (vnetGsoType(buf, h) === VNET_HDR_GSO_NONE) return info.l3Len;
+    const gso = vnetGsoSize(buf, h);
+    let l4h = 8;
+    if (info.l4Proto === IPPROTO_TCP) l4h = (buf[info.l4Off + 12] >>> 4) << 2;
+    return info.l4Off - info.l3Off + l4h + gso;
+  }
+
+  /**
+   * A vnet_hdr frame going to a port without vnet_hdr: finish a partial checksum in
+   * software; a GSO super-frame cannot go there (segmentation is not done here).
+   */
+  private egressCanTake(p: number, q: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
+    if (!vnet || this.ports[q].vnetHdr) return true;
+    const h = off - VNET_HDR_LEN;
+    if (vnetGsoType(buf, h) !== VNET_HDR_GSO_NONE) { this.counters.drop(p, DropReason.GsoUnsupported); return false; }
+    if ((vnetFlags(buf, h) & VNET_HDR_F_NEEDS_CSUM) !== 0) {
+      const r = completeChecksum(buf, off, h, info.frameLen);
+      if (r !== DropReason.None) { this.counters.drop(p, r); return false; }
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Addressed to tapflow itself
+
+  private local4(p: number, buf: Uint8Array, off: number, info: FrameInfo): void {
+    if (info.l4Proto === IPPROTO_ICMP && info.icmpType === ICMP4_ECHO_REQUEST && !info.isFragment) {
+      echoToReply(buf, off, info);
+      setEthSrc(buf, off, this.gen.gatewayMac, p * 6);
+      this.counters.delivered++;
+      this.enqueueReply(p, off, info.frameLen);
+      return;
+    }
+    this.counters.drop(p, DropReason.LocalUnhandled);
+    const proto = info.l4Proto;
+    if (proto === IPPROTO_UDP || proto === IPPROTO_TCP) this.icmp4Error(p, buf, off, info, ICMP4_DEST_UNREACH, ICMP4_PORT_UNREACH, 0);
+    else if (proto !== IPPROTO_ICMP) this.icmp4Error(p, buf, off, info, ICMP4_DEST_UNREACH, ICMP4_PROTO_UNREACH, 0);
+  }
+
+  private local6(p: number, buf: Uint8Array, off: number, info: FrameInfo): void {
+    if (info.l4Proto === IPPROTO_ICMPV6 && info.icmpType === ICMP6_ECHO_REQUEST && !info.isFragment) {
+      icmp6EchoToReply(buf, off, info);
+      setEthSrc(buf, off, this.gen.gatewayMac, p * 6);
+      this.counters.delivered++;
+      this.enqueueReply(p, off, info.frameLen);
+      return;
+    }
+    this.counters.drop(p, DropReason.LocalUnhandled);
+    const proto = info.l4Proto;
+    if (proto === IPPROTO_UDP || proto === IPPROTO_TCP) this.icmp6Error(p, buf, off, info, ICMP6_DEST_UNREACH, 4, 0);
+  }
+
+  private handleNd(p: number, buf: Uint8Array, off: number, info: FrameInfo): void {
+    const c = this.counters;
+    const r = checkNd(buf, info.l3Off, info.l4Off, info.l4Len);
+    if (r !== DropReason.None) { c.drop(p, r); return; }
+    const l3 = info.l3Off, srcOff = l3 + IPV6_SRC_OFF;
+    const target = ndTargetOff(info.l4Off);
+    if (info.icmpType === ND_NEIGHBOR_SOLICIT) {
+      const dad = isV6Unspecified(buf, srcOff);
+      const sll = ndFindOption(buf, info.l4Off, info.l4Len, ND_OPT_SOURCE_LLADDR);
+      if (!dad && sll >= 0) {
+        const ni = this.neighbors.learn6(p, buf, srcOff, buf, sll + 2, this.now);
+        if (ni >= 0) this.releasePending6(p, buf, srcOff, ni);
+      }
+      const route = this.gen.routes.lpm6.lookup(buf, target);
+      if (dad || !this.answersFor(p, route)) { c.drop(p, DropReason.ArpIgnored); return; }
+      // Reply to the soliciting address, at the MAC from its option (or the frame's source).
+      const slot = this.allocLocal();
+      if (slot < 0) { c.delivered++; c.generatedDropped++; return; }
+      const dstMac = sll >= 0 ? sll + 2 : off + 6;
+      const isRouter = this.gen.role[p] !== PortRole.Uplink || this.gen.routes.kind[route] === RouteKind.Local;
+      const len = emitNeighborAdvert(this.localSlab, slot, this.gen.gatewayMac, p * 6, buf, dstMac,
+        buf, target, buf, srcOff, true, isRouter);
+      c.delivered++;
+      this.enqueueLocal(p, slot, len);
+      return;
+    }
+    // Neighbor advertisement: learn the target's link-layer address.
+    const tll = ndFindOption(buf, info.l4Off, info.l4Len, ND_OPT_TARGET_LLADDR);
+    if (tll >= 0) {
+      const ni = this.neighbors.learn6(p, buf, target, buf, tll + 2, this.now);
+      if (ni >= 0) this.releasePending6(p, buf, target, ni);
+    }
+    c.delivered++;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // ICMP errors (RFC 1812 4.3.2.7: never about ICMP errors, non-first fragments, or
+  // multicast/broadcast; rate-limited)
+
+  private icmpAllowed(): boolean {
+    if (this.now - this.icmpRefillAt >= 1000) { this.icmpTokens = this.icmpRate; this.icmpRefillAt = this.now; }
+    if (this.icmpTokens <= 0) return false;
+    this.icmpTokens--;
+    return true;
+  }
+
+  private icmp4Error(p: number, buf: Uint8Array, off: number, info: FrameInfo, type: number, code: number, param: number): void {
+    if (info.isFragment && !info.isFirstFragment) return;
+    if (info.l4Proto === IPPROTO_ICMP && icmp4IsError(info.icmpType)) return;
+    const src = this.gen.errSrc4[p];
+    if (src === 0) return;
+    if (!this.icmpAllowed()) { this.counters.generatedDropped++; return; }
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    const len = emitIcmp4Error(this.localSlab, slot, type, code, param, this.gen.gatewayMac, p * 6, buf, off + 6, src,
+      buf, info.l3Off, info.l3Len);
+    this.enqueueLocal(p, slot, len);
+  }
+
+  private icmp6Error(p: number, buf: Uint8Array, off: number, info: FrameInfo, type: number, code: number, param: number): void {
+    if (info.isFragment && !info.isFirstFragment) return;
+    if (info.l4Proto === IPPROTO_ICMPV6 && icmp6IsError(info.icmpType)) return;
+    const gen = this.gen;
+    if (gen.has6[p] === 0) return;
+    if (!this.icmpAllowed()) { this.counters.generatedDropped++; return; }
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    const len = emitIcmp6Error(this.localSlab, slot, type, code, param, gen.gatewayMac, p * 6, buf, off + 6,
+      gen.errSrc6, p * 16, buf, info.l3Off, info.l3Len);
+    this.enqueueLocal(p, slot, len);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Neighbor resolution with a bounded pending pool
+
+  private park4(p: number, q: number, nh: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    const nt = this.neighbors;
+    const ni = nt.findOrCreate4(q, nh, this.now);
+    if (ni < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
+    const slot = this.allocPending(4, q, nh, null, 0);
+    if (slot < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
+    this.storePending(slot, p, buf, off, len, vnet);
+    this.pendAddr4[slot] = nh;
+    if (nt.probes[ni] === 0) this.probe(ni);
+  }
+
+  private park6(p: number, q: number, nhBuf: Uint8Array, nhOff: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    const nt = this.neighbors;
+    const ni = nt.findOrCreate6(q, nhBuf, nhOff, this.now);
+    if (ni < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
+    const slot = this.allocPending(6, q, 0, nhBuf, nhOff);
+    if (slot < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
+    this.storePending(slot, p, buf, off, len, vnet);
+    copyBytes(this.pendAddr6, slot * 16, nhBuf, nhOff, 16);
+    if (nt.probes[ni] === 0) this.probe(ni);
+  }
+
+  /** A free pending slot, or -1 when the pool or this neighbor's share is full. */
+  private allocPending(family: number, q: number, a4: number, a6: Uint8Array | null, a6Off: number): number {
+    let free = -1, same = 0;
+    const fam = this.pendFamily;
+    for (let s = 0; s < this.pendSlots; s++) {
+      if (fam[s] === 0) { if (free < 0) free = s; continue; }
+      if (fam[s] !== family || this.pendPort[s] !== q) continue;
+      if (family === 4 ? this.pendAddr4[s] === a4 : eq16(this.pendAddr6, s * 16, a6!, a6Off)) same++;
+    }
+    if (same >= this.pendPerNeighbor) return -1;
+    if (free >= 0) { fam[free] = family; this.pendPort[free] = q; }
+    return free;
+  }
+
+  private storePending(slot: number, p: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    const base = slot * this.pendSlotSize;
+    if (len + VNET_HDR_LEN > this.pendSlotSize) len = this.pendSlotSize - VNET_HDR_LEN; // cannot happen: slots ≥ rx slots
+    // Copy header room too so a vnet header travels with the frame.
+    copyBytes(this.pendSlab, base, buf, off - VNET_HDR_LEN, len + VNET_HDR_LEN);
+    this.pendLen[slot] = len;
+    this.pendIngress[slot] = p;
+    this.pendVnet[slot] = vnet ? 1 : 0;
+    this.counters.pending++;
+  }
+
+  /** Send (or re-send) a request for neighbor entry ni. */
+  private probe(ni: number): void {
+    const nt = this.neighbors, gen = this.gen;
+    const q = nt.portOf(ni);
+    nt.probes[ni]++;
+    nt.probedAt[ni] = this.now;
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    let len: number;
+    if (nt.isV4(ni)) {
+      const src = gen.errSrc4[q];
+      len = emitArp(this.localSlab, slot, ARP_OP_REQUEST, gen.gatewayMac, q * 6, src, null, 0, nt.addr4(ni));
+    } else {
+      if (gen.has6[q] === 0) { this.counters.generatedDropped++; this.localUsed--; return; }
+      nt.addr6(ni, this.scratch6, 0);
+      len = emitNeighborSolicit(this.localSlab, slot, gen.gatewayMac, q * 6, gen.errSrc6, q * 16, this.scratch6, 0);
+    }
+    this.enqueueLocal(q, slot, len);
+  }
+
+  private releasePending4(q: number, ip: number, ni: number): void {
+    if (this.counters.pending === 0) return;
+    for (let s = 0; s < this.pendSlots; s++) {
+      if (this.pendFamily[s] === 4 && this.pendPort[s] === q && this.pendAddr4[s] === ip) this.sendPending(s, ni);
+    }
+  }
+
+  private releasePending6(q: number, buf: Uint8Array, off: number, ni: number): void {
+    if (this.counters.pending === 0) return;
+    for (let s = 0; s < this.pendSlots; s++) {
+      if (this.pendFamily[s] === 6 && this.pendPort[s] === q && eq16(this.pendAddr6, s * 16, buf, off)) this.sendPending(s, ni);
+    }
+  }
+
+  private sendPending(s: number, ni: number): void {
+    const q = this.pendPort[s];
+    const off = s * this.pendSlotSize + VNET_HDR_LEN;
+    setEthDst(this.pendSlab, off, this.neighbors.macs, ni * 6);
+    setEthSrc(this.pendSlab, off, this.gen.gatewayMac, q * 6);
+    this.oneOff[0] = off;
+    this.oneLen[0] = this.pendLen[s];
+    const sent = this.ports[q].send(this.pendSlab, this.oneOff, this.oneLen, 1, this.pendVnet[s] === 1);
+    this.pendFamily[s] = 0;
+    this.counters.pending--;
+    if (sent === 1) this.counters.forwarded++;
+    else this.counters.drop(this.pendIngress[s], DropReason.TxFailed);
+  }
+
+  /**
+   * Timers, called off the batch path (e.g. every 250 ms): retry neighbor requests, give
+   * up after RESOLVE_MAX_PROBES (pending frames dropped as neighbor-unresolved), forget
+   * incomplete entries.
+   */
+  tick(): void {
+    this.now = this.clock();
+    const nt = this.neighbors;
+    nt.forEach((ni) => {
+      if (nt.state[ni] !== NeighborState.Incomplete) return;
+      if (this.now - nt.probedAt[ni] < RESOLVE_RETRY_MS) return;
+      if (nt.probes[ni] < RESOLVE_MAX_PROBES && this.hasPending(ni)) { this.probe(ni); return; }
+      this.dropPendingFor(ni);
+      nt.remove(ni);
+    });
+    this.flushLocal();
+  }
+
+  private hasPending(ni: number): boolean {
+    const nt = this.neighbors, q = nt.portOf(ni);
+    for (let s = 0; s < this.pendSlots; s++) {
+      if (this.pendFamily[s] === 0 || this.pendPort[s] !== q) continue;
+      if (this.matchesEntry(s, ni)) return true;
+    }
+    return false;
+  }
+
+  private matchesEntry(s: number, ni: number): boolean {
+    const nt = this.neighbors;
+    if (nt.isV4(ni)) return this.pendFamily[s] === 4 && this.pendAddr4[s] === nt.addr4(ni);
+    if (this.pendFamily[s] !== 6) return false;
+    nt.addr6(ni, this.scratch6, 0);
+    return eq16(this.pendAddr6, s * 16, this.scratch6, 0);
+  }
+
+  private dropPendingFor(ni: number): void {
+    const q = this.neighbors.portOf(ni);
+    for (let s = 0; s < this.pendSlots; s++) {
+      if (this.pendFamily[s] === 0 || this.pendPort[s] !== q || !this.matchesEntry(s, ni)) continue;
+      this.pendFamily[s] = 0;
+      this.counters.pending--;
+      this.counters.drop(this.pendIngress[s], DropReason.NeighborUnresolved);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Queues
+
+  private enqueueForward(q: number, off: number, len: number): void {
+    const i = this.txCount[q]++;
+    this.txOff[q][i] = off; this.txLen[q][i] = len; this.txKind[q * this.cap + i] = 1;
+  }
+
+  private enqueueReply(q: number, off: number, len: number): void {
+    const i = this.txCount[q]++;
+    this.txOff[q][i] = off; this.txLen[q][i] = len; this.txKind[q * this.cap + i] = 0;
+  }
+
+  /** Offset of a free local slot's Ethernet header, or -1. */
+  private allocLocal(): number {
+    if (this.localUsed >= this.localSlots) return -1;
+    return this.localUsed++ * SLOT_SIZE_PLAIN + VNET_HDR_LEN;
+  }
+
+  private enqueueLocal(q: number, off: number, len: number): void {
+    const i = this.localCount[q]++;
+    this.localOff[q][i] = off; this.localLen[q][i] = len;
+    this.counters.generated++;
+  }
+
+  private flush(p: number, slab: Uint8Array, vnet: boolean): void {
+    const n = this.ports.length, cap = this.cap, c = this.counters;
+    for (let q = 0; q < n; q++) {
+      const count = this.txCount[q];
+      if (count === 0) continue;
+      this.txCount[q] = 0;
+      const base = q * cap;
+      const sent = this.ports[q].send(slab, this.txOff[q], this.txLen[q], count, vnet);
+      for (let i = 0; i < count; i++) {
+        if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
+        if (i < sent) c.forwarded++;
+        else c.drop(p, DropReason.TxFailed);
+      }
+    }
+    this.flushLocal();
+  }
+
+  private flushLocal(): void {
+    if (this.localUsed === 0) return;
+    const n = this.ports.length;
+    for (let q = 0; q < n; q++) {
+      const count = this.localCount[q];
+      if (count === 0) continue;
+      this.localCount[q] = 0;
+      const sent = this.ports[q].send(this.localSlab, this.localOff[q], this.localLen[q], count, false);
+      if (sent < count) this.counters.generatedDropped += count - sent;
+    }
+    this.localUsed = 0;
+  }
+}
+
+function eq16(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let i = 0; i < 16; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}
