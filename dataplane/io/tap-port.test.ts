@@ -506,11 +506,12 @@ t.test('worker terminated with an active poll exits cleanly', { skip: skipReason
   const script = `
 const { Worker, isMainThread, parentPort } = require('worker_threads');
 if (isMainThread) {
-  let left = 4;
+  let left = 4, polling = 0;
   for (let i = 0; i < 4; i++) {
     const w = new Worker(process.argv[1], { eval: true, argv: [process.argv[1], process.argv[2]] });
-    w.on('message', () => w.terminate());
-    w.on('exit', () => { if (--left === 0) console.log('all exited'); });
+    w.on('message', (m) => { if (m === 'polling') polling++; w.terminate(); });
+    w.on('error', (e) => console.log('worker error', e));
+    w.on('exit', () => { if (--left === 0) console.log('all exited, ' + polling + ' were polling'); });
   }
 } else {
   const n = require(process.argv[3]).loadNative();
@@ -519,5 +520,5 @@ if (isMainThread) {
 }`;
   const loader = require.resolve('../native');
   const out = execFileSync(process.execPath, ['-e', script, script, loader], { timeout: CHILD_TIMEOUT_MS }).toString();
-  t.match(out, 'all exited');
+  t.match(out, 'all exited, 4 were polling');
 });

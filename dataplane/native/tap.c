@@ -406,6 +406,9 @@ typedef struct {
   int js_collected;           /* the external handle was garbage collected */
 } poll_handle;
 
+/* Marks startPoll's externals, so stopPoll never dereferences someone else's pointer. */
+static const napi_type_tag poll_handle_tag = { 0x7461706666c6f77ULL, 0x706f6c6c68616e64ULL };
+
 static void poll_maybe_free(poll_handle *h) {
   if (h->uv_closed && h->js_collected) free(h);
 }
@@ -440,8 +443,7 @@ static void on_external_finalize(napi_env env, void *data, void *hint) {
   poll_handle *h = (poll_handle *)data;
   (void)env;
   (void)hint;
-  /* Still polling means the callback ref keeps the env's work alive; stopping is stopPoll's
-   * or the cleanup hook's job. We only record that JS can no longer reach the handle. */
+  /* Losing the handle does not stop polling (like losing a timer id); env teardown does. */
   h->js_collected = 1;
   poll_maybe_free(h);
 }
@@ -509,6 +511,10 @@ static napi_value StartPoll(napi_env env, napi_callback_info info) {
   }
   if (napi_add_async_cleanup_hook(env, on_env_cleanup, h, &h->cleanup) != napi_ok) goto fail_js;
   if (napi_create_external(env, h, on_external_finalize, NULL, &external) != napi_ok) goto fail_js;
+  if (napi_type_tag_object(env, external, &poll_handle_tag) != napi_ok) {
+    poll_stop(h);  /* the external's finalizer frees h */
+    return NULL;
+  }
   return external;
 
 fail_js:
@@ -521,9 +527,11 @@ static napi_value StopPoll(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_valuetype type;
+  bool ours = false;
   poll_handle *h;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+      napi_check_object_type_tag(env, argv[0], &poll_handle_tag, &ours) != napi_ok || !ours ||
       napi_get_value_external(env, argv[0], (void **)&h) != napi_ok)
     return throw_type(env, "stopPoll(handle) takes a handle returned by startPoll");
   poll_stop(h);  /* no-op when already stopped; on_uv_close drops the cleanup hook */
