@@ -13,9 +13,10 @@
  *     place call refill() (or set restore) to get the pristine bytes back.
  *
  * Readiness (onReadable): with notify 'microtask' (default) or 'immediate', inject()
- * schedules the callback once per wakeup via queueMicrotask / setImmediate, and again after
- * each callback while frames are left (level-triggered, like a TAP fd). With 'manual' the
- * callback only runs from notify(); tests usually just call receive() directly.
+ * schedules the callback once per wakeup via queueMicrotask / setImmediate (never
+ * synchronously), and again after each callback that called receive() while frames are
+ * left (level-triggered, like a TAP fd; a callback that does not receive is not spun on).
+ * With 'manual' the callback only runs from notify(); tests usually call receive() directly.
  * Loop mode never signals readiness: it is always readable, drive it with receive().
  */
 import {

@@ -82,6 +82,32 @@ t.test('open() on a missing interface: TAPFLOW_PCAP_OPEN_FAILED', { skip: skipVe
   }
 });
 
+t.test('a failed open (bad filter) neither throws later nor aborts at garbage collection', { skip: skipVeth }, async (t) => {
+  // Regression: cap 0.2.1 aborts the process (nan Unref assertion) when a Cap whose open()
+  // failed is collected; PcapPort keeps such handles alive. Checked in a child with gc().
+  const script = `
+    const { PcapPort } = require(${JSON.stringify(path.join(__dirname, 'pcap-port.js'))});
+    let code = 'none';
+    for (let i = 0; i < 3; i++) {
+      try { PcapPort.open('lo', { filter: 'this is (( not bpf' }); } catch (e) { code = e.code; }
+    }
+    global.gc();
+    setTimeout(() => { global.gc(); console.log(code); }, 50);
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { timeout: CHILD_TIMEOUT_MS, encoding: 'utf8' });
+  t.equal(r.signal, null, 'not killed by a signal');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), 'TAPFLOW_PCAP_OPEN_FAILED');
+});
+
+t.test('a non-Ethernet interface (tun): TAPFLOW_PCAP_UNSUPPORTED_LINKTYPE', { skip: skipVeth || (!fs.existsSync('/dev/net/tun') && 'needs /dev/net/tun') }, async (t) => {
+  const tun = `tfv${randomBytes(3).toString('hex')}t`;
+  t.teardown(() => quiet('ip', ['link', 'del', tun]));
+  run('ip', ['tuntap', 'add', 'mode', 'tun', 'name', tun]);
+  run('ip', ['link', 'set', tun, 'up']);
+  t.throws(() => PcapPort.open(tun), { code: 'TAPFLOW_PCAP_UNSUPPORTED_LINKTYPE' });
+});
+
 // ---------------------------------------------------------------- frames
 
 const OUR_MAC = Uint8Array.of(0x02, 0x00, 0x5e, 0x10, 0x79, 0x01);

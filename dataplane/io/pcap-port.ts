@@ -18,6 +18,7 @@
  * tx: each frame is copied into one reusable Buffer and handed to pcap_sendpacket;
  * failures count in txErrors. Frames carry no virtio_net_hdr (vnetHdr is always false).
  */
+import * as fs from 'node:fs';
 import {
   DEFAULT_BATCH,
   FrameBatch,
@@ -61,6 +62,14 @@ interface CapModule {
 const bufferCopy = Buffer.prototype.copy;
 
 let capModule: CapModule | null = null;
+
+/**
+ * cap 0.2.1 leaves a half-opened pcap handle behind when open() throws, and its destructor
+ * then stops a never-started uv poll and Unref()s a never-Ref()ed object: the process
+ * aborts on a nan assertion when the handle is garbage-collected (or close()d). So a handle
+ * whose open() failed is never closed and kept reachable here for the life of the process.
+ */
+const failedHandles: CapHandle[] = [];
 
 /** Loads `cap` on first use; throws TAPFLOW_PCAP_UNAVAILABLE when it cannot. */
 function loadCap(): CapModule {
@@ -163,11 +172,16 @@ export class PcapPort implements Port {
     };
     this.capBuf = Buffer.alloc(65535);
     this.txBuf = Buffer.alloc(MAX_FRAME_LEN);
+    // Most failures caught before libpcap sees the name (see failedHandles for why).
+    if (process.platform === 'linux' && !fs.existsSync(`/sys/class/net/${ifname}`)) {
+      throw new PcapPortError('TAPFLOW_PCAP_OPEN_FAILED', `cannot open ${ifname}: no such interface in this network namespace`);
+    }
     this.cap = new mod.Cap();
     let linkType: string;
     try {
       linkType = this.cap.open(ifname, opts.filter ?? 'inbound', opts.bufferSize ?? 4 << 20, this.capBuf);
     } catch (e) {
+      failedHandles.push(this.cap);
       throw new PcapPortError('TAPFLOW_PCAP_OPEN_FAILED', `cannot open ${ifname}: ${(e as Error).message}`, e);
     }
     if (linkType !== 'ETHERNET') {

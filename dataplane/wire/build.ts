@@ -393,6 +393,8 @@ export function buildFrame(spec: FrameSpec): Uint8Array {
     be16(h, 6, ff);
     h[8] = ip.ttl ?? 64;
     h[9] = proto;
+    be32(h, 12, src);
+    be32(h, 16, dst);
     h.set(opts, 20);
     be16(h, 10, ip.checksum ?? ipv4HeaderChecksum(h, 0, h.length));
     if (spec.l4 && l4.csumOff >= 0) fillL4Checksum(spec.l4, seg, l4.csumOff, pseudoSum4(src, dst, proto, seg.length), true);
