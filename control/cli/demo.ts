@@ -154,7 +154,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out('Other things to try:');
     out(`  ip netns exec ${c} ping -c 3 ${tb.pods[0].ipv4}`);
     out(`  ip netns exec ${c} ping -t 1 -c 1 ${tb.pods[0].ipv4}        # time exceeded, from ${node.ipv4}`);
-    if (node.adminSocket) out(`  ${bin} stats --admin-socket ${node.adminSocket}`);
+    if (node.adminSocket) out(`  node ${bin} stats --admin-socket ${node.adminSocket}`);
     out();
 
     const first = tb.pods[0];

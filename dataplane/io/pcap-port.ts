@@ -64,12 +64,14 @@ const bufferCopy = Buffer.prototype.copy;
 let capModule: CapModule | null = null;
 
 /**
- * cap 0.2.1 leaves a half-opened pcap handle behind when open() throws, and its destructor
- * then stops a never-started uv poll and Unref()s a never-Ref()ed object: the process
- * aborts on a nan assertion when the handle is garbage-collected (or close()d). So a handle
- * whose open() failed is never closed and kept reachable here for the life of the process.
+ * Every Cap handle ever created, kept reachable for the life of the process. cap 0.2.1's
+ * native object owns a uv_poll_t that it stops but never uv_close()s, so when a closed Cap
+ * is garbage-collected its memory is freed while still linked in libuv's handle queue and
+ * the process segfaults later; and a Cap whose open() threw aborts on a nan Unref()
+ * assertion when collected. Ports are opened rarely: the cost is one small object per open.
+ * (Regression tests in pcap-port.test.ts.)
  */
-const failedHandles: CapHandle[] = [];
+const keepAlive: CapHandle[] = [];
 
 /** Loads `cap` on first use; throws TAPFLOW_PCAP_UNAVAILABLE when it cannot. */
 function loadCap(): CapModule {
@@ -172,16 +174,16 @@ export class PcapPort implements Port {
     };
     this.capBuf = Buffer.alloc(65535);
     this.txBuf = Buffer.alloc(MAX_FRAME_LEN);
-    // Most failures caught before libpcap sees the name (see failedHandles for why).
+    // Most failures caught before libpcap sees the name (see keepAlive).
     if (process.platform === 'linux' && !fs.existsSync(`/sys/class/net/${ifname}`)) {
       throw new PcapPortError('TAPFLOW_PCAP_OPEN_FAILED', `cannot open ${ifname}: no such interface in this network namespace`);
     }
     this.cap = new mod.Cap();
+    keepAlive.push(this.cap);
     let linkType: string;
     try {
       linkType = this.cap.open(ifname, opts.filter ?? 'inbound', opts.bufferSize ?? 4 << 20, this.capBuf);
     } catch (e) {
-      failedHandles.push(this.cap);
       throw new PcapPortError('TAPFLOW_PCAP_OPEN_FAILED', `cannot open ${ifname}: ${(e as Error).message}`, e);
     }
     if (linkType !== 'ETHERNET') {
