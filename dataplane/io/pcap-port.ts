@@ -175,7 +175,7 @@ export class PcapPort implements Port {
     this.capBuf = Buffer.alloc(65535);
     this.txBuf = Buffer.alloc(MAX_FRAME_LEN);
     // Most failures caught before libpcap sees the name (see keepAlive).
-    if (process.platform === 'linux' && !fs.existsSync(`/sys/class/net/${ifname}`)) {
+    if (!/^[^/\s]{1,15}$/.test(ifname) || (process.platform === 'linux' && !fs.existsSync(`/sys/class/net/${ifname}`))) {
       throw new PcapPortError('TAPFLOW_PCAP_OPEN_FAILED', `cannot open ${ifname}: no such interface in this network namespace`);
     }
     this.cap = new mod.Cap();

@@ -136,7 +136,11 @@ export class TapPort implements Port {
     return sent;
   }
 
-  /** errno of the last frame this thread failed to send (0 if the last send() sent all). */
+  /**
+   * errno of the last frame that failed in the most recent send() of *any* TapPort on this
+   * thread (0 if that send() wrote everything): EIO while the TAP is down, EINVAL for a
+   * malformed frame or vnet header, EBADFD once the TAP is deleted. Read it right after send().
+   */
   lastSendErrno(): number {
     return this.native.lastWriteErrno();
   }
