@@ -7,8 +7,10 @@ import type { Generation } from '../../dataplane/pipeline/generation';
 import { PortRole } from '../../dataplane/pipeline/generation';
 import type { NodeConfig } from '../model/node-config';
 import { compileRoutes } from './routes';
+import { Lpm4, Lpm6 } from '../../dataplane/tables/lpm';
+import type { ServiceStage } from '../../dataplane/pipeline/generation';
 
-export function compileGeneration(cfg: NodeConfig, version: number): Generation {
+export function compileGeneration(cfg: NodeConfig, version: number, services: ServiceStage | null = null): Generation {
   const spec = cfg.spec;
   const n = spec.ports.length;
   const role = new Uint8Array(n);
@@ -35,8 +37,21 @@ export function compileGeneration(cfg: NodeConfig, version: number): Generation 
     if (v6) { errSrc6.set(v6.v6, i * 16); has6[i] = 1; }
     strictSource[i] = port.role === 'pod' ? 1 : 0;
   }
+  // Egress SNAT (kubenet's MASQUERADE, Azure's outbound SNAT for pods): everything but
+  // the cluster, the pods, the services and the VNet leaves with the node's address.
+  const keep = [...spec.clusterCIDRs, ...spec.podCIDRs, ...spec.serviceCIDRs, ...spec.vnetPrefixes];
+  const noSnat4 = Lpm4.build(keep.flatMap((c) => c.family === 4 ? [{ addr: c.v4, len: c.len, value: 1 }] : []));
+  const noSnat6 = Lpm6.build(keep.flatMap((c) => c.family === 6 ? [{ addr: c.v6, len: c.len, value: 1 }] : []));
+  const snat6 = new Uint8Array(16);
+  if (spec.primaryIPs.ipv6) snat6.set(spec.primaryIPs.ipv6.v6);
   return {
     version,
+    services,
+    snat4: spec.primaryIPs.ipv4 ? spec.primaryIPs.ipv4.v4 : 0,
+    snat6,
+    hasSnat6: spec.primaryIPs.ipv6 !== null,
+    noSnat4,
+    noSnat6,
     routes: compileRoutes(cfg),
     portCount: n,
     role,

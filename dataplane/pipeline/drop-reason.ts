@@ -55,10 +55,17 @@ export const enum DropReason {
   IcmpErrorRateLimited = 40,
   /** Forwarding would send the frame back out of the port it came in on, off-link. */
   WrongPort = 41,
+  /** A service without usable endpoints: answered with TCP RST / ICMP port unreachable. */
+  ServiceRejected = 42,
+  /** Dropped by service policy: externalTrafficPolicy Local without local endpoints,
+   *  loadBalancerSourceRanges, internal load balancer from outside the VNet. */
+  ServiceDropped = 43,
+  /** No free source port for masquerade / egress SNAT. */
+  SnatExhausted = 44,
 }
 
 /** Number of DropReason values; sizes the per-port drop counter arrays. */
-export const DROP_REASON_COUNT = 42;
+export const DROP_REASON_COUNT = 45;
 
 /** Stable, kebab-case names for stats output and metrics labels, indexed by DropReason. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -73,4 +80,5 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'no-route', 'route-blackhole', 'ttl-exceeded', 'mtu-exceeded', 'neighbor-queue-full',
   'neighbor-unresolved', 'source-spoofed', 'local-unhandled', 'multicast', 'gso-unsupported',
   'tx-failed', 'hairpin-l2', 'icmp-error-rate-limited', 'wrong-port',
+  'service-rejected', 'service-dropped', 'snat-exhausted',
 ];

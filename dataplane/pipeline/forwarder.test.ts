@@ -4,7 +4,7 @@
 import t from 'tap';
 import { buildArp, buildFrame } from '../wire/build';
 import { FrameInfo, parseFrame } from '../wire/frame-parser';
-import { DropReason } from './drop-reason';
+import { DROP_REASON_COUNT, DropReason } from './drop-reason';
 import { formatIpv4, formatIpv6, formatMac } from '../wire/address';
 import { GW_MAC, HOST, MAC, memNode, MemNode, POD_A, POD_B, UPLINK } from '../../test/support/node-fixture';
 import { ipv4HeaderChecksumOk } from '../wire/checksum';
@@ -51,7 +51,7 @@ t.test('ARP: answers a pod for its gateway and proxies other addresses, never it
   t.equal(n.ports[POD_A].drainSent().length, 0, 'gratuitous ARP for its own address is not answered');
   arpFrom(n, UPLINK, MAC.client, '10.0.0.10', '10.244.0.2');
   t.equal(n.ports[UPLINK].drainSent().length, 0, 'kubenet uplink does not answer for pod IPs');
-  t.equal(n.fwd.counters.drops[UPLINK * 42 + DropReason.ArpIgnored], 1);
+  t.equal(n.fwd.counters.drops[UPLINK * DROP_REASON_COUNT + DropReason.ArpIgnored], 1);
   arpFrom(n, UPLINK, MAC.client, '10.0.0.10', '10.0.0.4');
   t.equal(n.ports[UPLINK].drainSent().length, 1, 'uplink answers for the node IP');
   t.equal(n.fwd.counters.delivered, 4);
@@ -95,7 +95,7 @@ t.test('anti-spoofing: a pod may only send from its own addresses', (t) => {
   n.ports[POD_A].inject(udp4('10.244.0.3', '10.244.0.2', MAC.podA));
   n.ports[POD_A].inject(udp4('10.0.0.99', '10.0.0.10', MAC.podA));
   n.fwd.poll(POD_A);
-  t.equal(n.fwd.counters.drops[POD_A * 42 + DropReason.SourceSpoofed], 2);
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.SourceSpoofed], 2);
   balanced(t, n);
   t.end();
 });
@@ -111,7 +111,7 @@ t.test('TTL expiry → ICMP time exceeded from the ingress gateway address', (t)
   t.equal(formatIpv4(info.src4), '10.0.0.4', 'from the node IP');
   t.equal(formatIpv4(info.dst4), '10.0.0.10');
   t.equal(formatMac(out[0], 0), MAC.client, 'back to the sender MAC');
-  t.equal(n.fwd.counters.drops[UPLINK * 42 + DropReason.TtlExceeded], 1);
+  t.equal(n.fwd.counters.drops[UPLINK * DROP_REASON_COUNT + DropReason.TtlExceeded], 1);
   balanced(t, n);
   t.end();
 });
@@ -137,7 +137,7 @@ t.test('MTU: DF packet too big → frag needed with the MTU; IPv6 → packet too
   t.equal(((out[0][54 + 4] << 24) | (out[0][54 + 5] << 16) | (out[0][54 + 6] << 8) | out[0][54 + 7]), 1500);
   t.equal(formatIpv6(out[0], 22), 'fd00::4');
   t.equal(info.l3Len, 1280, 'ICMPv6 error fits the IPv6 minimum MTU');
-  t.equal(n.fwd.counters.drops[UPLINK * 42 + DropReason.MtuExceeded], 2);
+  t.equal(n.fwd.counters.drops[UPLINK * DROP_REASON_COUNT + DropReason.MtuExceeded], 2);
   balanced(t, n);
   t.end();
 });
@@ -150,7 +150,7 @@ t.test('UDRs: None blackholes silently; VirtualAppliance resolves the appliance;
   n.ports[POD_A].inject(udp4('10.244.0.2', '198.51.100.9', MAC.podA));
   n.ports[POD_A].inject(udp4('10.244.0.2', '10.244.0.77', MAC.podA));
   n.fwd.poll(POD_A);
-  t.equal(n.fwd.counters.drops[POD_A * 42 + DropReason.RouteBlackhole], 1, 'blackhole');
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.RouteBlackhole], 1, 'blackhole');
   const up = n.ports[UPLINK].drainSent();
   t.equal(up.length, 1, 'ARP for the appliance');
   t.equal(formatIpv4(((up[0][38] << 24) | (up[0][39] << 16) | (up[0][40] << 8) | up[0][41]) >>> 0), '10.0.0.100');
@@ -171,7 +171,7 @@ t.test('neighbor that never answers: 3 probes, then pending frames drop as neigh
   for (let i = 0; i < 4; i++) { n.clock.now += 1100; n.fwd.tick(); }
   t.equal(n.ports[POD_B].drainSent().length, 2, 'two retries');
   t.equal(n.fwd.counters.pending, 0);
-  t.equal(n.fwd.counters.drops[UPLINK * 42 + DropReason.NeighborUnresolved], 3);
+  t.equal(n.fwd.counters.drops[UPLINK * DROP_REASON_COUNT + DropReason.NeighborUnresolved], 3);
   balanced(t, n);
   t.end();
 });
@@ -181,7 +181,7 @@ t.test('pending pool is bounded per neighbor', (t) => {
   for (let i = 0; i < 10; i++) n.ports[UPLINK].inject(udp4('10.0.0.10', '10.244.0.3', MAC.client));
   n.fwd.poll(UPLINK);
   t.equal(n.fwd.counters.pending, 4);
-  t.equal(n.fwd.counters.drops[UPLINK * 42 + DropReason.NeighborQueueFull], 6);
+  t.equal(n.fwd.counters.drops[UPLINK * DROP_REASON_COUNT + DropReason.NeighborQueueFull], 6);
   balanced(t, n);
   t.end();
 });
@@ -201,7 +201,7 @@ t.test('echo to the gateway is answered; other traffic to it gets port unreachab
   const u = parsed(out[1]);
   t.equal(u.icmpType, 3); t.equal(u.icmpCode, 3);
   t.equal(n.fwd.counters.delivered, 1);
-  t.equal(n.fwd.counters.drops[POD_A * 42 + DropReason.LocalUnhandled], 1);
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.LocalUnhandled], 1);
   balanced(t, n);
   t.end();
 });
@@ -254,10 +254,10 @@ t.test('malformed frames are dropped by reason and never thrown', (t) => {
   n.ports[UPLINK].inject(notUs);
   n.fwd.poll(UPLINK);
   const c = n.fwd.counters;
-  t.equal(c.drops[UPLINK * 42 + DropReason.EthTruncated], 1);
-  t.equal(c.drops[UPLINK * 42 + DropReason.Ipv4Truncated], 1);
-  t.equal(c.drops[UPLINK * 42 + DropReason.Ipv4BadChecksum], 1);
-  t.equal(c.drops[UPLINK * 42 + DropReason.EthNotForUs], 1);
+  t.equal(c.drops[UPLINK * DROP_REASON_COUNT + DropReason.EthTruncated], 1);
+  t.equal(c.drops[UPLINK * DROP_REASON_COUNT + DropReason.Ipv4Truncated], 1);
+  t.equal(c.drops[UPLINK * DROP_REASON_COUNT + DropReason.Ipv4BadChecksum], 1);
+  t.equal(c.drops[UPLINK * DROP_REASON_COUNT + DropReason.EthNotForUs], 1);
   balanced(t, n);
   t.end();
 });

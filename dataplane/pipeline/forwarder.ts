@@ -28,20 +28,26 @@ import {
 } from '../wire/ethernet';
 import { ARP_OP_REPLY, ARP_OP_REQUEST, arpOp, arpRequestToReply, arpShaOff, arpSpa, arpTpa, emitArp } from '../wire/arp';
 import {
-  ICMP4_DEST_UNREACH, ICMP4_ECHO_REQUEST, ICMP4_FRAG_NEEDED, ICMP4_HOST_UNREACH, ICMP4_NET_UNREACH,
+  ICMP4_DEST_UNREACH, ICMP4_ECHO_REQUEST, ICMP4_ECHO_REPLY, ICMP4_FRAG_NEEDED, ICMP4_HOST_UNREACH, ICMP4_NET_UNREACH,
   ICMP4_PORT_UNREACH, ICMP4_PROTO_UNREACH, ICMP4_TIME_EXCEEDED, ICMP4_TTL_EXCEEDED, emitIcmp4Error, echoToReply,
   icmp4IsError,
 } from '../wire/icmpv4';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, decrementTtl } from '../wire/ipv4';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, decrementTtl } from '../wire/ipv4';
 import { IPV6_DST_OFF, IPV6_SRC_OFF, decrementHopLimit } from '../wire/ipv6';
 import {
-  ICMP6_DEST_UNREACH, ICMP6_ECHO_REQUEST, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ICMP6_PACKET_TOO_BIG,
+  ICMP6_DEST_UNREACH, ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ICMP6_PACKET_TOO_BIG,
   ICMP6_TIME_EXCEEDED, checkNd, emitIcmp6Error, emitNeighborAdvert, emitNeighborSolicit, icmp6EchoToReply,
   icmp6IsError, ndFindOption, ndTargetOff, ND_OPT_SOURCE_LLADDR, ND_OPT_TARGET_LLADDR,
 } from '../wire/icmpv6';
 import { VNET_HDR_GSO_NONE, VNET_HDR_F_NEEDS_CSUM, checkVnetHdr, checkVnetHdrAgainstFrame, completeChecksum, vnetGsoSize, vnetGsoType, vnetFlags } from '../wire/vnet-hdr';
 import { isV4Martian, isV4Multicast, isV6LinkLocal, isV6Martian, isV6Multicast, isV6Unspecified, copyBytes } from '../wire/address';
 import { NeighborState, NeighborTable } from '../tables/neighbor-table';
+import { ConnState, FlowTable, FlowTimeouts, NAT_DST, NAT_SRC } from '../flows/flow-table';
+import { applyNat4, applyNat6, setRewrite } from '../flows/nat';
+import { ServiceVerdict } from './generation';
+import type { ServiceResultLike } from './generation';
+import { emitTcpReset } from './reject';
+import { sumRange, fold } from '../wire/checksum';
 
 export interface ForwarderOptions {
   /** Neighbor entries (all ports, both families). */
@@ -58,7 +64,19 @@ export interface ForwarderOptions {
   clock?: () => number;
   /** Max batches handled per readiness wakeup of one port before yielding. */
   batchesPerWakeup?: number;
+  /** Connections the flow table holds (evicting beyond). */
+  flowCapacity?: number;
+  flowTimeouts?: Partial<FlowTimeouts>;
+  /** Session-affinity state handed to the service table (created by the agent). */
+  affinity?: unknown;
+  /** Result object the service table fills (created with the table's class). */
+  serviceResult?: ServiceResultLike;
 }
+
+/** Ports tapflow picks for masquerade / egress SNAT: 1024-65535 minus the NodePort range. */
+const SNAT_PORT_MIN = 1024;
+const NODEPORT_MIN = 30000, NODEPORT_MAX = 32767;
+const SNAT_TRIES = 128;
 
 const RESOLVE_RETRY_MS = 1000;
 const RESOLVE_MAX_PROBES = 3;
@@ -105,6 +123,17 @@ export class Forwarder {
   private readonly oneLen = new Uint32Array(1);
   private readonly scratch6 = new Uint8Array(16);
 
+  /** Connection tracking + the flow cache (both directions, whole rewrite cached). */
+  readonly flows: FlowTable;
+  private readonly affinity: unknown;
+  private readonly svcRes: ServiceResultLike;
+  private readonly oSrc = new Uint32Array(4);
+  private readonly oDst = new Uint32Array(4);
+  private readonly nSrc = new Uint32Array(4);
+  private readonly nDst = new Uint32Array(4);
+  private readonly kw = new Uint32Array(10);
+  private readonly kw2 = new Uint32Array(10);
+
   // ICMP error token bucket.
   private readonly icmpRate: number;
   private icmpTokens: number;
@@ -142,6 +171,11 @@ export class Forwarder {
     this.pendVnet = new Uint8Array(this.pendSlots);
     this.pendAddr4 = new Uint32Array(this.pendSlots);
     this.pendAddr6 = new Uint8Array(this.pendSlots * 16);
+    this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts);
+    this.affinity = opts.affinity ?? null;
+    this.svcRes = opts.serviceResult ?? {
+      verdict: 0, reason: 0, family: 4, addr4: 0, addr6: new Uint8Array(16), port: 0, masquerade: false, servicePortKey: -1, backendKey: -1,
+    };
     this.icmpRate = opts.icmpErrorsPerSecond ?? 1000;
     this.icmpTokens = this.icmpRate;
   }
@@ -255,13 +289,23 @@ export class Forwarder {
   private forward4(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): void {
     const c = this.counters, gen = this.gen, rt = gen.routes;
     const dst = info.dst4, src = info.src4;
+    void dst;
     if (isV4Multicast(dst) || dst === 0xffffffff || ethDstIsBroadcast(buf, off)) { c.drop(p, DropReason.Multicast); return; }
     if (isV4Martian(src)) { c.drop(p, DropReason.Ipv4Martian); return; }
     if (gen.strictSource[p] === 1) {
       const sr = rt.lpm4.lookup(src);
       if (sr < 0 || rt.kind[sr] !== RouteKind.Direct || rt.port[sr] !== p) { c.drop(p, DropReason.SourceSpoofed); return; }
     }
-    const route = rt.lpm4.lookup(dst);
+    const proto = info.l4Proto;
+    if (!info.isFragment || info.isFirstFragment) {
+      if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP ||
+        (proto === IPPROTO_ICMP && (info.icmpType === ICMP4_ECHO_REQUEST || info.icmpType === ICMP4_ECHO_REPLY))) {
+        if (!this.track4(p, buf, off, vnet, info)) return;
+      } else if (proto === IPPROTO_ICMP && icmp4IsError(info.icmpType)) {
+        this.icmpErrorNat4(buf, info);
+      }
+    }
+    const route = rt.lpm4.lookup(info.dst4);
     const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
     if (kind === RouteKind.Local) { this.local4(p, buf, off, info); return; }
     if (kind === RouteKind.Blackhole) { c.drop(p, DropReason.RouteBlackhole); return; }
@@ -288,7 +332,7 @@ export class Forwarder {
     }
     if (!this.egressCanTake(p, q, buf, off, vnet, info)) return;
     decrementTtl(buf, info.l3Off);
-    const nh = kind === RouteKind.Gateway ? rt.nextHop4[route] : dst;
+    const nh = kind === RouteKind.Gateway ? rt.nextHop4[route] : info.dst4;
     const ni = this.neighbors.find4(q, nh);
     if (ni >= 0 && this.neighbors.state[ni] === NeighborState.Reachable) {
       setEthDst(buf, off, this.neighbors.macs, ni * 6);
@@ -317,6 +361,15 @@ export class Forwarder {
     if (gen.strictSource[p] === 1) {
       const sr = rt.lpm6.lookup(buf, srcOff);
       if (sr < 0 || rt.kind[sr] !== RouteKind.Direct || rt.port[sr] !== p) { c.drop(p, DropReason.SourceSpoofed); return; }
+    }
+    const proto = info.l4Proto;
+    if (!info.isFragment || info.isFirstFragment) {
+      if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP ||
+        (proto === IPPROTO_ICMPV6 && (info.icmpType === ICMP6_ECHO_REQUEST || info.icmpType === ICMP6_ECHO_REPLY))) {
+        if (!this.track6(p, buf, off, vnet, info)) return;
+      } else if (proto === IPPROTO_ICMPV6 && icmp6IsError(info.icmpType)) {
+        this.icmpErrorNat6(buf, info);
+      }
     }
     const route = rt.lpm6.lookup(buf, dstOff);
     const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
@@ -381,6 +434,254 @@ export class Forwarder {
       if (r !== DropReason.None) { this.counters.drop(p, r); return false; }
     }
     return true;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Connection tracking, services, NAT
+
+  /** True when the frame continues (possibly rewritten); false when it was consumed. */
+  private track4(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
+    const ft = this.flows, gen = this.gen, now = this.now;
+    const icmp = info.l4Proto === IPPROTO_ICMP;
+    const sport = icmp ? (buf[info.l4Off + 4] << 8) | buf[info.l4Off + 5] : info.srcPort;
+    const dport = icmp ? 0 : info.dstPort;
+    ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport);
+    let cd = ft.lookup(now);
+    if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
+    if (cd < 0) {
+      cd = this.newFlow(p, buf, off, info, 4, sport, dport);
+      if (cd < 0) return false;
+    }
+    const c = cd >> 1;
+    ft.touch(c, cd & 1, info.tcpFlags, info.frameLen, now);
+    if (ft.natFlags[cd] !== 0) {
+      applyNat4(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
+      const l3 = info.l3Off;
+      info.src4 = ((buf[l3 + 12] << 24) | (buf[l3 + 13] << 16) | (buf[l3 + 14] << 8) | buf[l3 + 15]) >>> 0;
+      info.dst4 = ((buf[l3 + 16] << 24) | (buf[l3 + 17] << 16) | (buf[l3 + 18] << 8) | buf[l3 + 19]) >>> 0;
+    }
+    return true;
+  }
+
+  private track6(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
+    const ft = this.flows, gen = this.gen, now = this.now;
+    const icmp = info.l4Proto === IPPROTO_ICMPV6;
+    const sport = icmp ? (buf[info.l4Off + 4] << 8) | buf[info.l4Off + 5] : info.srcPort;
+    const dport = icmp ? 0 : info.dstPort;
+    const l3 = info.l3Off;
+    ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
+    let cd = ft.lookup(now);
+    if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
+    if (cd < 0) {
+      cd = this.newFlow(p, buf, off, info, 6, sport, dport);
+      if (cd < 0) return false;
+    }
+    ft.touch(cd >> 1, cd & 1, info.tcpFlags, info.frameLen, now);
+    if (ft.natFlags[cd] !== 0) applyNat6(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
+    return true;
+  }
+
+  /**
+   * A cached flow from an older generation: service flows whose backend left the pool end
+   * here (the packet is then treated as a new flow); others carry on.
+   */
+  private revalidate(cd: number): number {
+    const ft = this.flows, c = cd >> 1;
+    const st = this.gen.services;
+    if (ft.spKey[c] >= 0 && (st === null || !st.backendStillValid(ft.spKey[c], ft.beKey[c]))) {
+      ft.remove(c);
+      return -1;
+    }
+    ft.gen[c] = this.gen.version;
+    return cd;
+  }
+
+  /**
+   * Slow path, once per flow: services (DNAT, masquerade, reject), egress SNAT, then a
+   * connection with both directions' rewrites. The scratch key ft.k holds the packet's
+   * tuple. Returns conn*2 (original direction) or -1 when the packet was consumed.
+   */
+  private newFlow(p: number, buf: Uint8Array, off: number, info: FrameInfo, family: number, sport: number, dport: number): number {
+    const ft = this.flows, gen = this.gen, now = this.now, proto = info.l4Proto;
+    const k = ft.k, oSrc = this.oSrc, oDst = this.oDst, nSrc = this.nSrc, nDst = this.nDst;
+    for (let w = 0; w < 4; w++) { oSrc[w] = nSrc[w] = k[w]; oDst[w] = nDst[w] = k[4 + w]; }
+    let flags = 0, nSport = sport, nDport = dport, spKey = -1, beKey = -1;
+    const st = gen.services;
+    const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
+    if (st !== null && !icmp) {
+      const l3 = info.l3Off;
+      const fe = family === 4 ? st.lookupFrontend4(info.dst4, proto, dport) : st.lookupFrontend6(buf, l3 + IPV6_DST_OFF, proto, dport);
+      if (fe >= 0) {
+        const res = this.svcRes;
+        const hash = ft.hashKey();
+        if (family === 4) st.resolve4(fe, info.src4, sport, gen.role[p], hash, now, this.affinity, res);
+        else st.resolve6(fe, buf, l3 + IPV6_SRC_OFF, sport, gen.role[p], hash, now, this.affinity, res);
+        if (res.verdict === ServiceVerdict.Reject) {
+          this.counters.drop(p, DropReason.ServiceRejected);
+          this.reject(p, buf, off, info);
+          return -1;
+        }
+        if (res.verdict === ServiceVerdict.Drop) { this.counters.drop(p, DropReason.ServiceDropped); return -1; }
+        if (res.verdict === ServiceVerdict.Dnat) {
+          flags |= NAT_DST;
+          if (family === 4) { nDst[0] = 0; nDst[1] = 0; nDst[2] = 0xffff; nDst[3] = res.addr4 >>> 0; }
+          else for (let w = 0; w < 4; w++) nDst[w] = read32(res.addr6, w * 4);
+          nDport = res.port;
+          spKey = res.servicePortKey;
+          beKey = res.backendKey;
+          if (res.masquerade) flags |= NAT_SRC;
+        }
+      }
+    }
+    if ((flags & NAT_SRC) === 0 && gen.role[p] === PortRole.Pod) {
+      // Egress SNAT for pod traffic leaving the cluster and the VNet.
+      const keep = family === 4 ? gen.noSnat4.lookup(nDst[3]) : gen.noSnat6.lookup(buf, info.l3Off + IPV6_DST_OFF);
+      if (keep < 0 && (flags & NAT_DST) === 0) flags |= NAT_SRC;
+    }
+    if ((flags & NAT_SRC) !== 0) {
+      if (family === 4) {
+        if (gen.snat4 === 0) flags &= ~NAT_SRC;
+        else { nSrc[0] = 0; nSrc[1] = 0; nSrc[2] = 0xffff; nSrc[3] = gen.snat4; }
+      } else if (!gen.hasSnat6) flags &= ~NAT_SRC;
+      else for (let w = 0; w < 4; w++) nSrc[w] = read32(gen.snat6, w * 4);
+      if ((flags & NAT_SRC) !== 0) {
+        nSport = this.allocPort(proto, family, nDst, nDport, nSrc, sport);
+        if (nSport < 0) { this.counters.drop(p, DropReason.SnatExhausted); return -1; }
+      }
+    }
+    const c = ft.create(now, ConnState.New, gen.version);
+    ft.spKey[c] = spKey;
+    ft.beKey[c] = beKey;
+    setRewrite(ft, c, 0, family, proto, flags, oSrc, oDst, sport, dport, nSrc, nDst, nSport, nDport);
+    ft.addReplyKey(c);
+    const rflags = ((flags & NAT_DST) !== 0 ? NAT_SRC : 0) | ((flags & NAT_SRC) !== 0 ? NAT_DST : 0);
+    if (icmp) setRewrite(ft, c, 1, family, proto, rflags, nDst, nSrc, nSport, nSport, oDst, oSrc, sport, sport);
+    else setRewrite(ft, c, 1, family, proto, rflags, nDst, nSrc, nDport, nSport, oDst, oSrc, dport, sport);
+    return c * 2;
+  }
+
+  /**
+   * A source port for SNAT such that the reply tuple (proto, replySrc:replySport →
+   * snatAddr:port) is not in use: collision-free by construction. Keeps the original port
+   * when it is free (as Linux does), else probes a hash-seeded sequence; -1 when exhausted.
+   */
+  private allocPort(proto: number, family: number, replySrc: Uint32Array, replySport: number, snatAddr: Uint32Array, preferred: number): number {
+    const ft = this.flows;
+    const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
+    let cand = preferred;
+    let step = ((replySrc[3] ^ (replySport << 7) ^ preferred) * 2654435761) >>> 0;
+    for (let i = 0; i < SNAT_TRIES; i++) {
+      const usable = icmp || (cand >= SNAT_PORT_MIN && (cand < NODEPORT_MIN || cand > NODEPORT_MAX));
+      if (usable && !ft.tupleInUse(family, proto, replySrc, snatAddr, icmp ? cand : replySport, icmp ? 0 : cand)) return cand;
+      step = (Math.imul(step, 1103515245) + 12345) >>> 0;
+      cand = icmp ? step & 0xffff : SNAT_PORT_MIN + (step % (65536 - SNAT_PORT_MIN));
+    }
+    return -1;
+  }
+
+  /** REJECT: TCP RST, or ICMP port unreachable from the address the client tried. */
+  private reject(p: number, buf: Uint8Array, off: number, info: FrameInfo): void {
+    if (info.l4Proto === IPPROTO_TCP) {
+      if ((info.tcpFlags & 0x04) !== 0) return; // never answer a RST
+      const slot = this.allocLocal();
+      if (slot < 0) { this.counters.generatedDropped++; return; }
+      const len = emitTcpReset(this.localSlab, slot, this.gen.gatewayMac, p * 6, buf, off + 6, buf, info);
+      this.enqueueLocal(p, slot, len);
+      return;
+    }
+    if (!this.icmpAllowed()) { this.counters.generatedDropped++; return; }
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    let len: number;
+    if (info.ipVersion === 4) {
+      len = emitIcmp4Error(this.localSlab, slot, ICMP4_DEST_UNREACH, ICMP4_PORT_UNREACH, 0, this.gen.gatewayMac, p * 6,
+        buf, off + 6, info.dst4, buf, info.l3Off, info.l3Len);
+    } else {
+      len = emitIcmp6Error(this.localSlab, slot, ICMP6_DEST_UNREACH, 4, 0, this.gen.gatewayMac, p * 6, buf, off + 6,
+        buf, info.l3Off + IPV6_DST_OFF, buf, info.l3Off, info.l3Len);
+    }
+    this.enqueueLocal(p, slot, len);
+  }
+
+  /**
+   * An ICMPv4 error about a tracked, NATed connection: translate the quoted packet and the
+   * outer header back to what the other side of the connection knows (RFC 5508 4.2), then
+   * recompute the checksums (slow path: errors are rare).
+   */
+  private icmpErrorNat4(buf: Uint8Array, info: FrameInfo): void {
+    const ft = this.flows;
+    const ic = info.l4Off, end = info.l3Off + info.l3Len;
+    const inner = ic + 8;
+    if (inner + 20 > end) return;
+    const ihl = (buf[inner] & 0x0f) << 2;
+    if ((buf[inner] >>> 4) !== 4 || ihl < 20 || inner + ihl + 8 > end) return;
+    const iproto = buf[inner + 9];
+    const il4 = inner + ihl;
+    const isEcho = iproto === IPPROTO_ICMP;
+    if (iproto !== IPPROTO_TCP && iproto !== IPPROTO_UDP && iproto !== IPPROTO_SCTP && !isEcho) return;
+    const isrc = read32(buf, inner + 12), idst = read32(buf, inner + 16);
+    const isport = isEcho ? (buf[il4 + 4] << 8) | buf[il4 + 5] : (buf[il4] << 8) | buf[il4 + 1];
+    const idport = isEcho ? 0 : (buf[il4 + 2] << 8) | buf[il4 + 3];
+    // The quoted packet went from A to B; its reverse is a packet of the connection.
+    if (isEcho) ft.key4(iproto, idst, isrc, isport, 0);
+    else ft.key4(iproto, idst, isrc, idport, isport);
+    const cd = ft.lookup(this.now);
+    if (cd < 0) return;
+    const c = cd >> 1, dir = cd & 1;
+    if (ft.natFlags[c * 2] === 0 && ft.natFlags[c * 2 + 1] === 0) return;
+    const other = this.kw, matched = this.kw2;
+    if (dir === 0) { ft.replyKey(c, other); ft.origKey(c, matched); } else { ft.origKey(c, other); ft.replyKey(c, matched); }
+    // Inner: what the other side sent. Outer: to the other side's source.
+    write32(buf, inner + 12, other[3]);
+    write32(buf, inner + 16, other[7]);
+    if (isEcho) { buf[il4 + 4] = other[8] >>> 24; buf[il4 + 5] = (other[8] >>> 16) & 0xff; }
+    else { write16(buf, il4, other[8] >>> 16); write16(buf, il4 + 2, other[8] & 0xffff); }
+    write16(buf, inner + 10, 0);
+    write16(buf, inner + 10, ~fold(sumRange(buf, inner, ihl, 0)) & 0xffff);
+    const l3 = info.l3Off;
+    if (read32(buf, l3 + 12) === matched[3]) write32(buf, l3 + 12, other[7]);
+    write32(buf, l3 + 16, other[3]);
+    write16(buf, l3 + 10, 0);
+    write16(buf, l3 + 10, ~fold(sumRange(buf, l3, info.ipHeaderLen, 0)) & 0xffff);
+    write16(buf, ic + 2, 0);
+    write16(buf, ic + 2, ~fold(sumRange(buf, ic, end - ic, 0)) & 0xffff);
+    info.src4 = read32(buf, l3 + 12);
+    info.dst4 = read32(buf, l3 + 16);
+  }
+
+  /** The IPv6 counterpart of icmpErrorNat4 (no IP header checksum; ICMPv6 has a pseudo-header). */
+  private icmpErrorNat6(buf: Uint8Array, info: FrameInfo): void {
+    const ft = this.flows;
+    const ic = info.l4Off, end = info.l3Off + info.l3Len;
+    const inner = ic + 8;
+    if (inner + 48 > end || (buf[inner] >>> 4) !== 6) return;
+    const iproto = buf[inner + 6]; // extension headers in the quote are not walked
+    const il4 = inner + 40;
+    const isEcho = iproto === IPPROTO_ICMPV6;
+    if (iproto !== IPPROTO_TCP && iproto !== IPPROTO_UDP && iproto !== IPPROTO_SCTP && !isEcho) return;
+    const isport = isEcho ? (buf[il4 + 4] << 8) | buf[il4 + 5] : (buf[il4] << 8) | buf[il4 + 1];
+    const idport = isEcho ? 0 : (buf[il4 + 2] << 8) | buf[il4 + 3];
+    if (isEcho) ft.key6(iproto, buf, inner + 24, inner + 8, isport, 0);
+    else ft.key6(iproto, buf, inner + 24, inner + 8, idport, isport);
+    const cd = ft.lookup(this.now);
+    if (cd < 0) return;
+    const c = cd >> 1, dir = cd & 1;
+    if (ft.natFlags[c * 2] === 0 && ft.natFlags[c * 2 + 1] === 0) return;
+    const other = this.kw, matched = this.kw2;
+    if (dir === 0) { ft.replyKey(c, other); ft.origKey(c, matched); } else { ft.origKey(c, other); ft.replyKey(c, matched); }
+    for (let w = 0; w < 4; w++) { write32(buf, inner + 8 + w * 4, other[w]); write32(buf, inner + 24 + w * 4, other[4 + w]); }
+    if (isEcho) { buf[il4 + 4] = other[8] >>> 24; buf[il4 + 5] = (other[8] >>> 16) & 0xff; }
+    else { write16(buf, il4, other[8] >>> 16); write16(buf, il4 + 2, other[8] & 0xffff); }
+    const l3 = info.l3Off;
+    let same = true;
+    for (let w = 0; w < 4; w++) if (read32(buf, l3 + 8 + w * 4) !== matched[w]) same = false;
+    if (same) for (let w = 0; w < 4; w++) write32(buf, l3 + 8 + w * 4, other[4 + w]);
+    for (let w = 0; w < 4; w++) write32(buf, l3 + 24 + w * 4, other[w]);
+    write16(buf, ic + 2, 0);
+    const len = end - ic;
+    let sum = sumRange(buf, l3 + 8, 32, 0) + len + IPPROTO_ICMPV6;
+    sum = sumRange(buf, ic, len, sum);
+    write16(buf, ic + 2, ~fold(sum) & 0xffff);
   }
 
   // ---------------------------------------------------------------------------------
@@ -590,6 +891,7 @@ export class Forwarder {
    */
   tick(): void {
     this.now = this.clock();
+    this.flows.reap(this.now);
     const nt = this.neighbors;
     nt.forEach((ni) => {
       if (nt.state[ni] !== NeighborState.Incomplete) return;
@@ -682,6 +984,18 @@ export class Forwarder {
     }
     this.localUsed = 0;
   }
+}
+
+function read32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+function write32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24; b[o + 1] = (v >>> 16) & 0xff; b[o + 2] = (v >>> 8) & 0xff; b[o + 3] = v & 0xff;
+}
+
+function write16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff; b[o + 1] = v & 0xff;
 }
 
 function eq16(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {

@@ -4,6 +4,43 @@
  * Typed arrays indexed by port number (the order of NodeConfig spec.ports).
  */
 import type { CompiledRoutes } from '../../control/compile/routes';
+import type { Lpm4, Lpm6 } from '../tables/lpm';
+
+/** Outcome of resolving a new flow against the service table. */
+export const enum ServiceVerdict {
+  NotService = 0,
+  Dnat = 1,
+  Reject = 2,
+  Drop = 3,
+}
+
+/** Filled by ServiceStage.resolve*, reused (no allocation per flow). */
+export interface ServiceResultLike {
+  verdict: number;
+  reason: number;
+  family: number;
+  addr4: number;
+  addr6: Uint8Array;
+  port: number;
+  masquerade: boolean;
+  /** Stable ids (across generations) of the service port and the chosen backend. */
+  servicePortKey: number;
+  backendKey: number;
+}
+
+/**
+ * What the forwarder needs from the compiled service table, once per new flow
+ * (dataplane/tables/service-table.ts implements it; control/compile/services.ts builds it).
+ */
+export interface ServiceStage<R extends ServiceResultLike = ServiceResultLike, A = unknown> {
+  lookupFrontend4(dst: number, proto: number, dport: number): number;
+  lookupFrontend6(buf: Uint8Array, dstOff: number, proto: number, dport: number): number;
+  resolve4(fe: number, src: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: A, out: R): void;
+  resolve6(fe: number, srcBuf: Uint8Array, srcOff: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: A, out: R): void;
+  ownsAddress4(ip: number): boolean;
+  ownsAddress6(buf: Uint8Array, off: number): boolean;
+  backendStillValid(servicePortKey: number, backendKey: number): boolean;
+}
 
 export const enum PortRole {
   Uplink = 0,
@@ -33,4 +70,13 @@ export interface Generation {
   readonly uplink: number;
   /** cni mode: the uplink answers ARP/ND for pod addresses. */
   readonly cniMode: boolean;
+  /** Compiled services, or null when none are configured. */
+  readonly services: ServiceStage | null;
+  /** Node primary addresses used for masquerade / egress SNAT (0 / has6 = 0 when absent). */
+  readonly snat4: number;
+  readonly snat6: Uint8Array;
+  readonly hasSnat6: boolean;
+  /** Destinations that are never SNATed on egress (cluster, pod, service CIDRs, VNet). */
+  readonly noSnat4: Lpm4;
+  readonly noSnat6: Lpm6;
 }

@@ -49,7 +49,7 @@ function corpus(): Uint8Array[] {
 
 /** Positions of interesting header bytes in a valid template (from its parse). */
 function hotPositions(f: Uint8Array, info: FrameInfo): number[] {
-  const pos: number[] = [12, 13, 14, 15, 16, 17];
+  const pos: number[] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
   parseFrame(f, 0, f.length, info);
   const end = Math.min(f.length, info.l4Off + 48);
   for (let i = info.l3Off; i < end; i++) pos.push(i);
