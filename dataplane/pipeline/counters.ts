@@ -27,9 +27,13 @@ export class ForwarderCounters {
     this.drops = new Float64Array(portCount * DROP_REASON_COUNT);
   }
 
+  /** Reason of the most recent drop (read by trace). */
+  lastReason: DropReason = DropReason.None;
+
   drop(port: number, reason: DropReason): void {
     this.drops[port * DROP_REASON_COUNT + reason]++;
     this.dropped++;
+    this.lastReason = reason;
   }
 
   /** Drops by reason name for one port (only the non-zero ones). */

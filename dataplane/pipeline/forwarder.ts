@@ -42,6 +42,7 @@ import {
 import { VNET_HDR_GSO_NONE, VNET_HDR_F_NEEDS_CSUM, checkVnetHdr, checkVnetHdrAgainstFrame, completeChecksum, vnetGsoSize, vnetGsoType, vnetFlags } from '../wire/vnet-hdr';
 import { isV4Martian, isV4Multicast, isV6LinkLocal, isV6Martian, isV6Multicast, isV6Unspecified, copyBytes } from '../wire/address';
 import { NeighborState, NeighborTable } from '../tables/neighbor-table';
+import { AffinityTable } from '../tables/affinity-table';
 import { ConnState, FlowTable, FlowTimeouts, NAT_DST, NAT_SRC } from '../flows/flow-table';
 import { applyNat4, applyNat6, setRewrite } from '../flows/nat';
 import { ServiceVerdict } from './generation';
@@ -67,8 +68,9 @@ export interface ForwarderOptions {
   /** Connections the flow table holds (evicting beyond). */
   flowCapacity?: number;
   flowTimeouts?: Partial<FlowTimeouts>;
-  /** Session-affinity state handed to the service table (created by the agent). */
+  /** Session-affinity state handed to the service table (kept across generations). */
   affinity?: unknown;
+  affinityCapacity?: number;
   /** Result object the service table fills (created with the table's class). */
   serviceResult?: ServiceResultLike;
 }
@@ -123,10 +125,20 @@ export class Forwarder {
   private readonly oneLen = new Uint32Array(1);
   private readonly scratch6 = new Uint8Array(16);
 
+  /**
+   * What the last frame did, for `tapflow trace` (plain stores on the hot path, read only
+   * by trace): its egress port, route, connection (conn*2+dir), service frontend.
+   */
+  lastEgress = -1;
+  lastRoute = -1;
+  lastConn = -1;
+  lastFrontend = -1;
+
   /** Connection tracking + the flow cache (both directions, whole rewrite cached). */
   readonly flows: FlowTable;
-  private readonly affinity: unknown;
-  private readonly svcRes: ServiceResultLike;
+  readonly affinity: unknown;
+  /** The service table fills this for each new flow (trace reads it). */
+  readonly svcRes: ServiceResultLike;
   private readonly oSrc = new Uint32Array(4);
   private readonly oDst = new Uint32Array(4);
   private readonly nSrc = new Uint32Array(4);
@@ -172,7 +184,7 @@ export class Forwarder {
     this.pendAddr4 = new Uint32Array(this.pendSlots);
     this.pendAddr6 = new Uint8Array(this.pendSlots * 16);
     this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts);
-    this.affinity = opts.affinity ?? null;
+    this.affinity = opts.affinity ?? new AffinityTable(opts.affinityCapacity ?? 65536);
     this.svcRes = opts.serviceResult ?? {
       verdict: 0, reason: 0, family: 4, addr4: 0, addr6: new Uint8Array(16), port: 0, masquerade: false, servicePortKey: -1, backendKey: -1,
     };
@@ -306,6 +318,7 @@ export class Forwarder {
       }
     }
     const route = rt.lpm4.lookup(info.dst4);
+    this.lastRoute = route;
     const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
     if (kind === RouteKind.Local) { this.local4(p, buf, off, info); return; }
     if (kind === RouteKind.Blackhole) { c.drop(p, DropReason.RouteBlackhole); return; }
@@ -372,6 +385,7 @@ export class Forwarder {
       }
     }
     const route = rt.lpm6.lookup(buf, dstOff);
+    this.lastRoute = route;
     const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
     if (kind === RouteKind.Local) { this.local6(p, buf, off, info); return; }
     if (kind === RouteKind.Blackhole) { c.drop(p, DropReason.RouteBlackhole); return; }
@@ -453,6 +467,7 @@ export class Forwarder {
       if (cd < 0) return false;
     }
     const c = cd >> 1;
+    this.lastConn = cd;
     ft.touch(c, cd & 1, info.tcpFlags, info.frameLen, now);
     if (ft.natFlags[cd] !== 0) {
       applyNat4(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
@@ -476,6 +491,7 @@ export class Forwarder {
       cd = this.newFlow(p, buf, off, info, 6, sport, dport);
       if (cd < 0) return false;
     }
+    this.lastConn = cd;
     ft.touch(cd >> 1, cd & 1, info.tcpFlags, info.frameLen, now);
     if (ft.natFlags[cd] !== 0) applyNat6(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
     return true;
@@ -511,6 +527,7 @@ export class Forwarder {
     if (st !== null && !icmp) {
       const l3 = info.l3Off;
       const fe = family === 4 ? st.lookupFrontend4(info.dst4, proto, dport) : st.lookupFrontend6(buf, l3 + IPV6_DST_OFF, proto, dport);
+      this.lastFrontend = fe;
       if (fe >= 0) {
         const res = this.svcRes;
         const hash = ft.hashKey();
@@ -790,6 +807,7 @@ export class Forwarder {
   // Neighbor resolution with a bounded pending pool
 
   private park4(p: number, q: number, nh: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    this.lastEgress = q;
     const nt = this.neighbors;
     const ni = nt.findOrCreate4(q, nh, this.now);
     if (ni < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
@@ -801,6 +819,7 @@ export class Forwarder {
   }
 
   private park6(p: number, q: number, nhBuf: Uint8Array, nhOff: number, buf: Uint8Array, off: number, len: number, vnet: boolean): void {
+    this.lastEgress = q;
     const nt = this.neighbors;
     const ni = nt.findOrCreate6(q, nhBuf, nhOff, this.now);
     if (ni < 0) { this.counters.drop(p, DropReason.NeighborQueueFull); return; }
@@ -934,6 +953,7 @@ export class Forwarder {
   // Queues
 
   private enqueueForward(q: number, off: number, len: number): void {
+    this.lastEgress = q;
     const i = this.txCount[q]++;
     this.txOff[q][i] = off; this.txLen[q][i] = len; this.txKind[q * this.cap + i] = 1;
   }
