@@ -6,7 +6,10 @@
  *                                      [--[no-]vnet-hdr] [--out results/bench-forward.json]
  *
  * Runs, per forwarder: iperf3 TCP (1 stream), iperf3 UDP with 64-byte and 1400-byte payloads
- * (-b 10G: offered load as high as the sender manages; delivered pps and loss are what counts).
+ * (-b 10G: offered load as high as the sender manages). For UDP it reports three rates: offered
+ * (iperf3 sender), reached the pod's eth0 (what the forwarder delivered: RX counter delta) and
+ * delivered to the iperf3 receiver (after the pod's socket; on 2 cores the receiving app is
+ * often the bottleneck, so the eth0 rate is the one that measures the forwarder).
  * Prints progress lines, a table with both forwarders and the tapflow/kernel ratio, and writes
  * the JSON. Every step is bounded (iperf3 -t plus a hard timeout); a failing forwarder is
  * reported, not fatal. Needs root, iperf3, /dev/net/tun (tapflow half).
@@ -22,6 +25,8 @@ interface TcpResult {
 }
 interface UdpResult {
   payload: number;
+  /** Frames that reached the pod's eth0 per second (forwarder throughput, before the receiving app's socket). */
+  podRxPps: number | null;
   sentPps: number;
   deliveredPps: number;
   lossPercent: number;
@@ -91,8 +96,23 @@ async function tcp(tb: Testbed, seconds: number): Promise<TcpResult> {
   };
 }
 
+/** RX packet counter of the pod's eth0 (null if unreadable). */
+async function podRxPackets(tb: Testbed): Promise<number | null> {
+  const r = await tb.exec(tb.pods[0].ns, ['ip', '-j', '-s', 'link', 'show', 'eth0']);
+  try {
+    const l = JSON.parse(r.stdout) as { stats64?: { rx?: { packets?: number } } }[];
+    return l[0]?.stats64?.rx?.packets ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function udp(tb: Testbed, payload: number, seconds: number): Promise<UdpResult> {
+  const rx0 = await podRxPackets(tb);
+  const t0 = Date.now();
   const j = await iperf(tb, ['-u', '-l', String(payload), '-b', '10G'], seconds);
+  const rx1 = await podRxPackets(tb);
+  const wall = (Date.now() - t0) / 1000;
   const s = j.end?.sum ?? {};
   const secs: number = s.seconds || seconds;
   const packets: number = s.packets ?? 0;
@@ -100,6 +120,8 @@ async function udp(tb: Testbed, payload: number, seconds: number): Promise<UdpRe
   const delivered = packets - lost;
   return {
     payload,
+    // the counter also sees the few control packets; iperf3's data phase is `secs` of the wall time
+    podRxPps: rx0 !== null && rx1 !== null ? (rx1 - rx0) / Math.min(wall, secs) : null,
     sentPps: packets / secs,
     deliveredPps: delivered / secs,
     lossPercent: packets ? (100 * lost) / packets : 100,
@@ -131,7 +153,11 @@ async function runForwarder(forwarder: Forwarder, o: BenchOptions): Promise<Forw
       }
       if (what.startsWith('TCP') && res.tcp) progress(`${forwarder}:   ${res.tcp.gbps.toFixed(2)} Gbit/s, ${res.tcp.retransmits ?? '?'} retransmits`);
       const u = what.includes('64-byte') ? res.udp64 : what.includes('1400') ? res.udp1400 : undefined;
-      if (u) progress(`${forwarder}:   delivered ${fmtPps(u.deliveredPps)} (offered ${fmtPps(u.sentPps)}), loss ${u.lossPercent.toFixed(1)}%`);
+      if (u)
+        progress(
+          `${forwarder}:   offered ${fmtPps(u.sentPps)}, reached pod eth0 ${u.podRxPps === null ? '?' : fmtPps(u.podRxPps)}, ` +
+            `delivered to iperf3 ${fmtPps(u.deliveredPps)} (loss ${u.lossPercent.toFixed(1)}%)`,
+        );
     }
     if (forwarder === 'tapflow') {
       try {
@@ -158,8 +184,12 @@ function table(results: ForwarderResult[]): string {
   const k = results.find((r) => r.forwarder === 'kernel');
   const rows: [string, (r?: ForwarderResult) => number | undefined, (v: number) => string][] = [
     ['TCP 1 stream (Gbit/s)', (r) => r?.tcp?.gbps, (v) => v.toFixed(2)],
+    ['UDP 64 B offered (kpps)', (r) => r?.udp64 && r.udp64.sentPps / 1e3, (v) => v.toFixed(1)],
+    ['UDP 64 B at pod eth0 (kpps)', (r) => (r?.udp64?.podRxPps != null ? r.udp64.podRxPps / 1e3 : undefined), (v) => v.toFixed(1)],
     ['UDP 64 B delivered (kpps)', (r) => r?.udp64 && r.udp64.deliveredPps / 1e3, (v) => v.toFixed(1)],
     ['UDP 64 B loss (%)', (r) => r?.udp64?.lossPercent, (v) => v.toFixed(1)],
+    ['UDP 1400 B offered (kpps)', (r) => r?.udp1400 && r.udp1400.sentPps / 1e3, (v) => v.toFixed(1)],
+    ['UDP 1400 B at pod eth0 (kpps)', (r) => (r?.udp1400?.podRxPps != null ? r.udp1400.podRxPps / 1e3 : undefined), (v) => v.toFixed(1)],
     ['UDP 1400 B delivered (kpps)', (r) => r?.udp1400 && r.udp1400.deliveredPps / 1e3, (v) => v.toFixed(1)],
     ['UDP 1400 B delivered (Gbit/s)', (r) => r?.udp1400?.deliveredGbps, (v) => v.toFixed(2)],
     ['UDP 1400 B loss (%)', (r) => r?.udp1400?.lossPercent, (v) => v.toFixed(1)],
@@ -168,7 +198,7 @@ function table(results: ForwarderResult[]): string {
   for (const [name, get, fmt] of rows) {
     const a = get(t);
     const b = get(k);
-    const ratio = a !== undefined && b !== undefined && b > 0 && !name.includes('loss') ? (a / b).toFixed(2) : '';
+    const ratio = a !== undefined && b !== undefined && b > 0 && !name.includes('loss') && !name.includes('offered') ? (a / b).toFixed(2) : '';
     lines.push([name, a === undefined ? '-' : fmt(a), b === undefined ? '-' : fmt(b), ratio]);
   }
   const w = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -249,6 +279,8 @@ function ratios(results: ForwarderResult[]): Record<string, number | null> {
   return {
     tcpGbps: div(t?.tcp?.gbps, k?.tcp?.gbps),
     udp64DeliveredPps: div(t?.udp64?.deliveredPps, k?.udp64?.deliveredPps),
+    udp64PodRxPps: div(t?.udp64?.podRxPps ?? undefined, k?.udp64?.podRxPps ?? undefined),
+    udp1400PodRxPps: div(t?.udp1400?.podRxPps ?? undefined, k?.udp1400?.podRxPps ?? undefined),
     udp1400DeliveredPps: div(t?.udp1400?.deliveredPps, k?.udp1400?.deliveredPps),
   };
 }

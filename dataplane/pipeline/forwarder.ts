@@ -922,6 +922,23 @@ export class Forwarder {
     this.flushLocal();
   }
 
+  /**
+   * Resolve every incomplete neighbor to `mac` and send what waits for it (trace and
+   * tests: the answer a real neighbor would give).
+   */
+  resolveAllPending(mac: Uint8Array): void {
+    const nt = this.neighbors;
+    nt.forEach((ni) => {
+      if (nt.state[ni] !== NeighborState.Incomplete) return;
+      nt.confirm(ni, mac, 0, this.now);
+      const q = nt.portOf(ni);
+      for (let s = 0; s < this.pendSlots; s++) {
+        if (this.pendFamily[s] !== 0 && this.pendPort[s] === q && this.matchesEntry(s, ni)) this.sendPending(s, ni);
+      }
+    });
+    this.flushLocal();
+  }
+
   private hasPending(ni: number): boolean {
     const nt = this.neighbors, q = nt.portOf(ni);
     for (let s = 0; s < this.pendSlots; s++) {

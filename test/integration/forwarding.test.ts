@@ -122,6 +122,30 @@ if (reason) {
     t.match(r6.stdout, new RegExp(`From ${node.ipv6}.*Time exceeded`), `v6: ${r6.stdout.trim()}`);
   });
 
+  t.test('TTL 1 pod → pod: "time exceeded" from the ingress pod port\'s gateway', async (t) => {
+    const [p1, p2] = tb.pods;
+    const r4 = await ping(tb, p1.ns, p2.ipv4, { ttl: 1 });
+    t.match(r4.stdout, new RegExp(`From ${p1.gateway4.replace(/\./g, '\\.')}.*Time to live exceeded`), `v4: ${r4.stdout.trim()}`);
+    const r6 = await ping(tb, p1.ns, p2.ipv6!, { ttl: 1 });
+    t.match(r6.stdout, new RegExp(`From ${p1.gateway6}.*Time exceeded`), `v6: ${r6.stdout.trim()}`);
+  });
+
+  t.test('a pod cannot send from an address it does not own', { skip: FORWARDER !== 'tapflow' ? 'kernel routing does not filter sources' : false }, async (t) => {
+    const p1 = tb.pods[0];
+    const spoofed = '10.244.0.200';
+    await tb.execOk(p1.ns, ['ip', 'addr', 'add', `${spoofed}/32`, 'dev', 'eth0']);
+    try {
+      const before = (await tb.stats()).ports.find((p) => p.name === p1.name)!;
+      const r = await tb.exec(p1.ns, ['ping', '-n', '-c', '1', '-W', '1', '-I', spoofed, tb.client.ipv4], { timeoutMs: 5000 });
+      t.not(r.code, 0, `ping from ${spoofed} gets no answer`);
+      const after = (await tb.stats()).ports.find((p) => p.name === p1.name)!;
+      const drops = (x: typeof after) => Object.values(x.drops).reduce((a, b) => a + b, 0);
+      t.ok(drops(after) > drops(before), `counted as a drop on ${p1.name}: ${JSON.stringify(after.drops)}`);
+    } finally {
+      await tb.exec(p1.ns, ['ip', 'addr', 'del', `${spoofed}/32`, 'dev', 'eth0']);
+    }
+  });
+
   t.test('oversized DF: frag needed (mtu 1500) / packet too big from the node IP', async (t) => {
     const pod = tb.pods[0];
     const node = tb.node(1);

@@ -88,12 +88,21 @@ export async function ping(tb: Testbed, ns: string, addr: string, o: PingOptions
 
 /** Ping until one reply (bounded): the first packet of a flow may be spent on ARP/NS. */
 export async function pingOk(tb: Testbed, ns: string, addr: string, timeoutMs = 8000): Promise<boolean> {
+  const t0 = Date.now();
   try {
     await tb.waitReachable(ns, addr, timeoutMs);
     return true;
   } catch {
     return false;
+  } finally {
+    slow(`ping ${addr} from ${ns}`, t0);
   }
+}
+
+/** Report (stderr) operations that took suspiciously long: a hint when chasing a flaky run. */
+export function slow(what: string, t0: number, limitMs = 2000): void {
+  const ms = Date.now() - t0;
+  if (ms > limitMs) process.stderr.write(`# slow: ${what} took ${ms} ms\n`);
 }
 
 export function url(addr: string, port: number, p = '/'): string {
@@ -111,9 +120,13 @@ export interface PodReply {
 /** curl a pod-http-server; returns its JSON answer (throws with curl's stderr otherwise). */
 export async function curlJson(tb: Testbed, ns: string, addr: string, port = 8080, tries = 3): Promise<PodReply> {
   let last: ExecResult | undefined;
+  const t0 = Date.now();
   for (let i = 0; i < tries; i++) {
     last = await tb.exec(ns, ['curl', '-sS', '-g', '--max-time', '5', '--connect-timeout', '3', url(addr, port)], { timeoutMs: 10000 });
-    if (last.code === 0) return JSON.parse(last.stdout) as PodReply;
+    if (last.code === 0) {
+      slow(`curl ${url(addr, port)} from ${ns} (${i + 1} tries)`, t0);
+      return JSON.parse(last.stdout) as PodReply;
+    }
   }
   throw new Error(`curl ${url(addr, port)} from ${ns}: exit ${last?.code}: ${last?.stderr.trim()}`);
 }

@@ -1,0 +1,243 @@
+/**
+ * The control plane's one contact point with the model (control/model): text → validated
+ * objects, stored raw objects → Manifests, kind names and scopes, whole-state validation.
+ * Everything in control/server and the CLI goes through here, so the model's validators stay
+ * the one source of truth and a change of the model's API is a change of this file only.
+ */
+import { parseAllDocuments } from 'yaml';
+import { ErrorCode, Issue, Issues, TapflowError, ValidationError } from '../model/errors';
+import { Obj, isObj, objectKey } from '../model/k8s';
+import { DesiredState, Manifest, ManifestError, ManifestIssue, loadManifests, supportedKinds } from '../model/manifests';
+import type { StoredObject } from '../store/file-store';
+
+export type { Manifest };
+
+/** A validated object as the control plane handles it. */
+export interface ParsedObject {
+  key: string;
+  kind: string;
+  apiVersion: string;
+  namespace: string;
+  name: string;
+  /** The object as written (plain JSON), what the store keeps and the wire carries. */
+  raw: unknown;
+  source: string;
+  /** 0-based index of the document within its source. */
+  doc: number;
+  manifest: Manifest;
+}
+
+/** An Issue that also names the request object it belongs to. */
+export interface BatchIssue extends Issue {
+  source?: string;
+  doc?: number;
+  key?: string;
+}
+
+/**
+ * Several objects' problems at once (an Apply batch, a multi-document file). `.issues` are
+ * BatchIssues; the message has one line per issue: `source doc N (Kind/ns/name): path: message`.
+ */
+export class BatchValidationError extends ValidationError {
+  override name = 'BatchValidationError';
+  constructor(readonly batchIssues: BatchIssue[]) {
+    super(batchIssues);
+    this.message = formatBatch(batchIssues);
+  }
+}
+
+function formatBatch(issues: BatchIssue[]): string {
+  const n = issues.length;
+  const lines = issues.map((i) => `  ${whereOf(i)}${i.path === '' ? '(root)' : i.path}${i.line !== undefined ? ` (line ${i.line}${i.column !== undefined ? `:${i.column}` : ''})` : ''}: ${i.message}`);
+  return [`${n} problem${n === 1 ? '' : 's'}; nothing was applied`, ...lines].join('\n');
+}
+
+export function whereOf(i: { source?: string; doc?: number; key?: string }): string {
+  const parts: string[] = [];
+  if (i.source) parts.push(i.source);
+  if (i.doc !== undefined) parts.push(`doc ${i.doc}`);
+  let s = parts.join(' ');
+  if (i.key) s += `${s ? ' ' : ''}(${i.key})`;
+  return s ? `${s}: ` : '';
+}
+
+/** Turn any error of validating one text into BatchIssues tagged with source/doc/key. */
+export function issuesOf(err: unknown, where: { source?: string; doc?: number; key?: string }): BatchIssue[] {
+  if (err instanceof BatchValidationError) return err.batchIssues.map((i) => ({ ...where, ...i }));
+  if (err instanceof ManifestError) {
+    return err.issues.map((i: ManifestIssue) => ({
+      ...where,
+      ...(i.file !== null && where.source === undefined ? { source: i.file } : {}),
+      ...(i.doc !== null && where.doc === undefined ? { doc: i.doc } : {}),
+      path: i.field, code: i.code, message: i.message,
+      ...(i.line !== undefined ? { line: i.line } : {}), ...(i.column !== undefined ? { column: i.column } : {}),
+    }));
+  }
+  if (err instanceof ValidationError) return err.issues.map((i) => ({ ...where, ...i }));
+  if (err instanceof TapflowError) {
+    return [{ ...where, path: err.path ?? '', code: ErrorCode.PARSE_ERROR, message: err.message }];
+  }
+  throw err;
+}
+
+/**
+ * Parse and validate text holding one or more manifests (multi-document YAML, JSON, ARM JSON).
+ * Throws BatchValidationError naming source, document and field path of every problem.
+ */
+export function parseText(text: string, source: string): ParsedObject[] {
+  let manifests: Manifest[];
+  try {
+    manifests = loadManifests(text, source);
+  } catch (err) {
+    throw new BatchValidationError(issuesOf(err, {}));
+  }
+  const docs = rawDocuments(text);
+  return manifests.map((m) => toParsed(m, rawOf(m, docs), source, m.source.doc));
+}
+
+/** The text of a stored/wire object (what travels in Object.text). */
+export function textOf(raw: unknown): string {
+  return JSON.stringify(raw);
+}
+
+/** A stored object back to a Manifest (validated again: the model may be newer than the store). */
+export function manifestOf(o: { kind: string; namespace: string; name: string; raw: unknown; source?: string }): Manifest {
+  const ms = loadManifests(textOf(o.raw), o.source || objectKey(o.kind, o.namespace, o.name));
+  if (ms.length !== 1) throw new TapflowError(`stored object ${objectKey(o.kind, o.namespace, o.name)} holds ${ms.length} manifests`, { code: ErrorCode.INTERNAL });
+  return ms[0];
+}
+
+export function toParsed(m: Manifest, raw: unknown, source: string, doc: number): ParsedObject {
+  return {
+    key: m.key, kind: m.kind, apiVersion: m.apiVersion, namespace: m.namespace, name: m.name,
+    raw, source, doc, manifest: m,
+  };
+}
+
+export function storedToParsed(o: StoredObject): ParsedObject {
+  return toParsed(manifestOf(o), o.raw, o.source ?? '', 0);
+}
+
+/**
+ * The desired state after a batch: `base` with `deletes` removed and `upserts` added. Every
+ * object was validated on its own when parsed; cross-object rules the model grows go here.
+ * Throws BatchValidationError.
+ */
+export function nextState(base: DesiredState, upserts: readonly ParsedObject[], deletes: readonly { kind: string; namespace: string; name: string }[]): DesiredState {
+  const next = base.clone();
+  const issues: BatchIssue[] = [];
+  for (const d of deletes) next.delete(d.kind, d.namespace, d.name);
+  for (const o of upserts) {
+    try {
+      next.upsert(o.manifest);
+    } catch (err) {
+      issues.push(...issuesOf(err, { source: o.source, doc: o.doc, key: o.key }));
+    }
+  }
+  if (issues.length) throw new BatchValidationError(issues);
+  return next;
+}
+
+export { DesiredState };
+
+/** Key of an object: `Kind/namespace/name`. */
+export function keyOf(kind: string, namespace: string, name: string): string {
+  return objectKey(kind, namespace, name);
+}
+
+export interface KindDesc {
+  kind: string;
+  apiVersion: string;
+  namespaced: boolean;
+  /** An Azure ARM resource type (namespace = resource group). */
+  arm: boolean;
+  /** Lower-case names a user may type: plural, singular, short names. */
+  aliases: string[];
+}
+
+/** Kinds whose objects have no namespace (the rest are namespaced; ARM resources use the resource group). */
+const CLUSTER_SCOPED = new Set(['Namespace', 'NodeConfig', 'Node', 'ClusterRole']);
+
+/** Every kind the model handles. */
+export function kinds(): KindDesc[] {
+  return supportedKinds().map((line) => {
+    const sp = line.indexOf(' ');
+    const apiVersion = line.slice(0, sp);
+    const kind = line.slice(sp + 1);
+    const arm = apiVersion === 'ARM';
+    return { kind, apiVersion: arm ? '' : apiVersion, namespaced: arm ? true : !CLUSTER_SCOPED.has(kind), arm, aliases: aliasesOf(kind) };
+  });
+}
+
+/** `svc`, `services`, `Service`, `nsg` → the kind; undefined when unknown. */
+export function resolveKind(name: string): KindDesc | undefined {
+  const n = name.toLowerCase();
+  return kinds().find((k) => k.kind.toLowerCase() === n || k.aliases.includes(n));
+}
+
+export function isNamespaced(kind: string): boolean {
+  return resolveKind(kind)?.namespaced ?? true;
+}
+
+const SHORT: Record<string, string[]> = {
+  Service: ['svc'],
+  EndpointSlice: ['eps', 'endpointslice'],
+  Pod: ['po'],
+  Namespace: ['ns'],
+  NetworkPolicy: ['netpol'],
+  NodeConfig: ['nc'],
+  NetworkSecurityGroup: ['nsg', 'nsgs'],
+  Ingress: ['ing'],
+  Secret: [],
+};
+
+function aliasesOf(kind: string): string[] {
+  const short = kind.includes('/') ? kind.slice(kind.lastIndexOf('/') + 1) : kind; // ARM: networkSecurityGroups
+  const l = short.toLowerCase();
+  const singular = l.endsWith('ies') ? `${l.slice(0, -3)}y` : l.endsWith('s') ? l.slice(0, -1) : l;
+  const plural = singular.endsWith('y') ? `${singular.slice(0, -1)}ies` : singular.endsWith('s') ? `${singular}es` : `${singular}s`;
+  const byName = SHORT[kind] ?? (/networksecuritygroup/i.test(kind) ? SHORT.NetworkSecurityGroup : []);
+  return [...new Set([kind.toLowerCase(), singular, plural, ...byName])];
+}
+
+// ─── Raw documents ─────────────────────────────────────────────────────────────────────────
+
+/** The plain JSON of each document in the text, by document index (empty documents count), as the loader numbers them. */
+function rawDocuments(text: string): unknown[] {
+  const t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    const docs = parseAllDocuments(t, { uniqueKeys: true, merge: true });
+    const list = Array.isArray(docs) ? docs : [docs];
+    if (list.length > 0 && list[0].errors.length > 0 && /^\s*[[{]/.test(t)) return [JSON.parse(t) as unknown];
+    return list.map((d) => (d.errors.length > 0 ? undefined : (d.toJS({ maxAliasCount: 100 }) as unknown)));
+  } catch {
+    return [];
+  }
+}
+
+/** The raw object a manifest was validated from (a list item gets its list's kind/apiVersion as the loader does). */
+function rawOf(m: Manifest, docs: unknown[]): unknown {
+  const d = docs[m.source.doc];
+  if (m.source.item === null) return d ?? m.object;
+  let items: unknown[] | null = null;
+  let listKind: { kind: string; apiVersion: string } | null = null;
+  if (Array.isArray(d)) items = d;
+  else if (isObj(d) && Array.isArray(d.items)) {
+    items = d.items;
+    if (typeof d.kind === 'string' && d.kind !== 'List') listKind = { kind: d.kind.slice(0, -4), apiVersion: typeof d.apiVersion === 'string' ? d.apiVersion : '' };
+  }
+  const it = items?.[m.source.item];
+  if (!isObj(it)) return m.object;
+  if (listKind !== null && it.kind === undefined) return { apiVersion: listKind.apiVersion, kind: listKind.kind, ...(it as Obj) };
+  return it;
+}
+
+/** Issues as a one-level list (for gRPC metadata and CLI printing). */
+export function flatIssues(err: unknown): BatchIssue[] {
+  if (err instanceof BatchValidationError) return err.batchIssues;
+  if (err instanceof ManifestError) return issuesOf(err, {});
+  if (err instanceof ValidationError) return err.issues;
+  return [];
+}
+
+export { Issues };
