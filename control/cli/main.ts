@@ -15,7 +15,11 @@ Commands:
   run       run the node agent: open the TAPs of a NodeConfig and forward
   demo      bring up a demo node in network namespaces (3 pods serving HTTP)
   stats     print a running agent's counters
-  version   print the version
+  serve     run the controller (desired state store + gRPC API for the CLI and the agents)
+  apply     apply manifests to the controller (-f FILE|DIR|-), all or nothing
+  get       print objects of the desired state, or the agents (tapflow get agents)
+  delete    delete objects from the desired state
+  version   print the client and controller versions
 
 Run 'tapflow <command> --help' for a command's options.
 `;
@@ -52,7 +56,12 @@ export async function main(argv: string[]): Promise<void> {
         break;
       }
       case 'stats': code = await statsCommand(rest); break;
-      case 'version': case '--version':
+      case 'serve': code = await (await import('./serve')).serveCommand(rest); break;
+      case 'apply': code = await (await import('./apply')).applyCommand(rest); break;
+      case 'get': code = await (await import('./get')).getCommand(rest); break;
+      case 'delete': code = await (await import('./delete')).deleteCommand(rest); break;
+      case 'version': code = await (await import('./version')).versionCommand(rest); break;
+      case '--version':
         process.stdout.write(`tapflow ${version()}\n`); code = 0; break;
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE); code = cmd === undefined ? 2 : 0; break;

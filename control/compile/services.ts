@@ -38,9 +38,9 @@ import { DEFAULT_CLIENT_IP_AFFINITY_SECONDS } from '../model/service';
 import { compareCodeUnits, maglevSize, populateMaglev } from '../../dataplane/tables/maglev';
 import {
   BEF_LOCAL, BEF_READY, BEF_SERVING, BEF_TERMINATING, BEF_V6, BE_FLAGS, BE_KEY, BE_PORT, BE_STRIDE, FEF_ETP_LOCAL,
-  FEF_INTERNAL, FEF_ITP_LOCAL, FEF_RANGES, FEF_V6, FE_AFFMS, FE_CCOUNT, FE_CMAG, FE_CMAGSIZE, FE_CSTART, FE_FLAGS,
-  FE_LCOUNT, FE_LMAG, FE_LMAGSIZE, FE_LSTART, FE_PORT, FE_PROTO, FE_RANGE, FE_RANGES, FE_SP, FE_SPKEY, FE_STRIDE,
-  FrontendKind, KeyInterner, PairMap, QuadMap, ServiceTable, backendKey,
+  FEF_INTERNAL, FEF_ITP_LOCAL, FEF_RANGES, FEF_V6, FrontendKind, FrontendTableBuilder, KeyInterner, MAGLEV16_MAX_BACKENDS,
+  PairMap, QuadMap, R_AFFMS, R_CCOUNT, R_CMAG, R_CMAGSIZE, R_CSTART, R_FLAGS, R_LCOUNT, R_LMAG, R_LMAGSIZE, R_LSTART,
+  R_META, R_RANGE, R_RANGES, R_SPKEY, R_WORDS, ServiceTable, backendKey,
 } from '../../dataplane/tables/service-table';
 import type { BackendMeta, FrontendMeta, HealthCheckInfo, PoolIndexEntry } from '../../dataplane/tables/service-table';
 
@@ -105,7 +105,10 @@ interface PoolPlan {
   mag: number;
   size: number;
   sig: string;
-  reuse: { from: Int32Array; off: number } | null;
+  /** Maglev in maglev32 (more than MAGLEV16_MAX_BACKENDS backends). */
+  wide: boolean;
+  /** Copy the Maglev table from the previous generation's array at this offset. */
+  reuse: number;
 }
 
 interface FrontendPlan {
@@ -204,7 +207,7 @@ function usable(eps: readonly EndpointRec[]): EndpointRec[] {
 
 function pool(eps: EndpointRec[]): PoolPlan {
   eps.sort((a, b) => compareCodeUnits(a.key, b.key));
-  return { eps, start: 0, mag: 0, size: 0, sig: eps.map((e) => e.key).join(','), reuse: null };
+  return { eps, start: 0, mag: 0, size: 0, sig: eps.map((e) => e.key).join(','), wide: eps.length > MAGLEV16_MAX_BACKENDS, reuse: -1 };
 }
 
 export function compileServices(input: CompileServicesInput): CompiledServices {
@@ -387,13 +390,13 @@ function collectEndpoints(slices: readonly EndpointSlice[], sp: ServicePort, fam
 /** Plans → typed arrays. */
 function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner): ServiceTable {
   const node = input.node.spec;
-  const prevIndex = input.previous?.poolIndex ?? null;
-  const prevMaglev = input.previous?.maglev ?? null;
+  const prev = input.previous ?? null;
   const poolIndex = new Map<string, PoolIndexEntry>();
 
   // Backend records and Maglev space per pool.
   let nBackends = 0;
-  let magTotal = 0;
+  let mag16 = 0;
+  let mag32 = 0;
   let n4 = 0;
   let n6 = 0;
   const place = (p: PoolPlan, id: string): void => {
@@ -401,11 +404,16 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     nBackends += p.eps.length;
     if (p.eps.length === 0) return;
     p.size = maglevSize(p.eps.length);
-    p.mag = magTotal;
-    magTotal += p.size;
-    const prev = prevIndex?.get(id);
-    if (prev !== undefined && prevMaglev !== null && prev.size === p.size && prev.sig === p.sig) p.reuse = { from: prevMaglev, off: prev.mag };
-    poolIndex.set(id, { sig: p.sig, mag: p.mag, size: p.size });
+    if (p.wide) {
+      p.mag = mag32;
+      mag32 += p.size;
+    } else {
+      p.mag = mag16;
+      mag16 += p.size;
+    }
+    const was = prev?.poolIndex.get(id);
+    if (was !== undefined && was.size === p.size && was.wide === p.wide && was.sig === p.sig) p.reuse = was.mag;
+    poolIndex.set(id, { sig: p.sig, mag: p.mag, size: p.size, wide: p.wide });
   };
   for (const sp of plan.sps) {
     place(sp.cluster, `${sp.spKey}|${sp.family}|c`);
@@ -421,7 +429,9 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
 
   const be = new Int32Array(nBackends * BE_STRIDE);
   const beMeta: BackendMeta[] = new Array<BackendMeta>(nBackends);
-  const maglev = new Int32Array(magTotal);
+  const maglev16 = new Uint16Array(mag16);
+  const maglev32 = new Int32Array(mag32);
+  let scratch = new Int32Array(0);
   const members = new PairMap(nBackends);
   const fill = (p: PoolPlan): void => {
     p.eps.forEach((e, i) => {
@@ -437,8 +447,16 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
       members.set(p.start, e.keyId, b);
     });
     if (p.eps.length === 0) return;
-    if (p.reuse !== null) maglev.set(p.reuse.from.subarray(p.reuse.off, p.reuse.off + p.size), p.mag);
-    else populateMaglev(p.eps.map((e) => e.key), p.size, maglev, p.mag);
+    if (p.wide) {
+      if (p.reuse >= 0 && prev !== null) maglev32.set(prev.maglev32.subarray(p.reuse, p.reuse + p.size), p.mag);
+      else populateMaglev(p.eps.map((e) => e.key), p.size, maglev32, p.mag);
+    } else if (p.reuse >= 0 && prev !== null) {
+      maglev16.set(prev.maglev16.subarray(p.reuse, p.reuse + p.size), p.mag);
+    } else {
+      if (scratch.length < p.size) scratch = new Int32Array(p.size);
+      populateMaglev(p.eps.map((e) => e.key), p.size, scratch, 0);
+      for (let i = 0; i < p.size; i++) maglev16[p.mag + i] = scratch[i];
+    }
   };
   const ranges4 = new Uint32Array(n4 * 2);
   const ranges6 = new Uint32Array(n6 * 8);
@@ -449,44 +467,44 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     else ranges6.set(prefixes6(sp.ranges), sp.rangeStart * 8);
   }
 
-  // Frontends.
-  const nFe = plan.fes.length;
-  const fe = new Int32Array(nFe * FE_STRIDE);
-  const feMeta: FrontendMeta[] = [];
+  // Frontends: the slot tables hold the records.
   let c4 = 0;
   for (const f of plan.fes) if (f.ip.family === 4) c4++;
-  const fe4 = new PairMap(c4);
-  const fe6 = new QuadMap(nFe - c4);
-  plan.fes.forEach((f, i) => {
-    const o = i * FE_STRIDE;
+  const frontends = new FrontendTableBuilder(c4, plan.fes.length - c4);
+  const feMeta: FrontendMeta[] = [];
+  const rec = new Int32Array(R_WORDS);
+  for (const f of plan.fes) {
     const sp = f.sp;
-    fe[o + FE_SP] = sp.index;
-    fe[o + FE_FLAGS] = sp.flags | f.kind;
-    fe[o + FE_CSTART] = sp.cluster.start;
-    fe[o + FE_CCOUNT] = sp.cluster.eps.length;
-    fe[o + FE_CMAG] = sp.cluster.mag;
-    fe[o + FE_CMAGSIZE] = sp.cluster.size;
+    rec.fill(0);
+    rec[R_FLAGS] = sp.flags | f.kind;
+    rec[R_CSTART] = sp.cluster.start;
+    rec[R_CCOUNT] = sp.cluster.eps.length;
+    rec[R_CMAG] = sp.cluster.mag;
+    rec[R_CMAGSIZE] = sp.cluster.size;
     if (sp.local !== null) {
-      fe[o + FE_LSTART] = sp.local.start;
-      fe[o + FE_LCOUNT] = sp.local.eps.length;
-      fe[o + FE_LMAG] = sp.local.mag;
-      // A used-but-empty local pool still marks "uses a local pool" for describe (size 0 → -1).
-      fe[o + FE_LMAGSIZE] = sp.local.eps.length > 0 ? sp.local.size : -1;
+      rec[R_LSTART] = sp.local.start;
+      rec[R_LCOUNT] = sp.local.eps.length;
+      rec[R_LMAG] = sp.local.mag;
+      rec[R_LMAGSIZE] = sp.local.eps.length > 0 ? sp.local.size : -1; // -1: a local pool, empty
     }
-    fe[o + FE_SPKEY] = sp.spKeyId;
-    fe[o + FE_RANGE] = sp.rangeStart;
-    fe[o + FE_RANGES] = sp.ranges.length;
-    fe[o + FE_AFFMS] = sp.affMs;
-    fe[o + FE_PROTO] = f.proto;
-    fe[o + FE_PORT] = f.port;
+    rec[R_SPKEY] = sp.spKeyId;
+    rec[R_RANGE] = sp.rangeStart;
+    rec[R_RANGES] = sp.ranges.length;
+    rec[R_AFFMS] = sp.affMs;
+    rec[R_META] = feMeta.length;
     const pp = (f.proto << 16) | f.port;
-    if (f.ip.family === 4) fe4.set(f.ip.v4, pp, i);
+    let id: number;
+    if (f.ip.family === 4) id = frontends.add4(f.ip.v4, pp, rec);
     else {
       const w = ipWords(f.ip);
-      fe6.set(w[0], w[1], w[2], w[3], pp, i);
+      id = frontends.add6(w[0], w[1], w[2], w[3], pp, rec);
     }
-    feMeta.push({ service: sp.service, servicePort: sp.spKey, portName: sp.portName, address: f.ip.text, protocol: f.protocol, sourceRanges: sp.ranges.map((c) => c.text) });
-  });
+    if (id < 0) throw new Error(`internal: frontend ${frontendText(f.ip, f.protocol, f.port)} inserted twice`);
+    feMeta.push({
+      id, service: sp.service, servicePort: sp.spKey, portName: sp.portName, family: f.ip.family, address: f.ip.text,
+      protocol: f.protocol, proto: f.proto, port: f.port, sourceRanges: sp.ranges.map((c) => c.text),
+    });
+  }
 
   const valid = new PairMap(plan.validPairs.length / 2);
   for (let i = 0; i < plan.validPairs.length; i += 2) valid.set(plan.validPairs[i], plan.validPairs[i + 1], 1);
@@ -512,11 +530,10 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     balancer: input.balancer ?? 'maglev',
     randomSeed: input.randomSeed ?? 0x2545f491,
     masqueradeAll: node.masqueradeAll,
-    fe,
-    frontendCount: nFe,
-    fe4,
-    fe6,
-    maglev,
+    frontends,
+    frontendCount: plan.fes.length,
+    maglev16,
+    maglev32,
     be,
     backendCount: nBackends,
     members,

@@ -42,6 +42,11 @@ export function objectKey(kind: string, namespace: string, name: string): string
 
 // ─── Name and label syntax (k8s.io/apimachinery/pkg/util/validation) ───────────────────────
 
+/** `s` in double quotes, shortened when long (for messages). */
+export function quote(s: string): string {
+  return JSON.stringify(s.length > 72 ? `${s.slice(0, 64)}…` : s);
+}
+
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -51,24 +56,24 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 /** Why `s` is not a DNS-1123 label (lower case alphanumerics and '-', ≤63), or null. */
 export function dns1123LabelProblem(s: string): string | null {
   if (s.length === 0) return 'must not be empty';
-  if (s.length > 63) return `"${s}" is ${s.length} characters; a DNS-1123 label has at most 63`;
-  if (!DNS1123_LABEL.test(s)) return `"${s}" is not a DNS-1123 label (lower case a-z, 0-9 and '-', starting and ending with an alphanumeric character)`;
+  if (s.length > 63) return `${quote(s)} is ${s.length} characters; a DNS-1123 label has at most 63`;
+  if (!DNS1123_LABEL.test(s)) return `${quote(s)} is not a DNS-1123 label (lower case a-z, 0-9 and '-', starting and ending with an alphanumeric character)`;
   return null;
 }
 
 /** Why `s` is not a DNS-1123 subdomain (labels joined by '.', ≤253), or null. */
 export function dns1123SubdomainProblem(s: string): string | null {
   if (s.length === 0) return 'must not be empty';
-  if (s.length > 253) return `"${s.slice(0, 40)}…" is ${s.length} characters; a DNS-1123 subdomain has at most 253`;
-  if (!DNS1123_SUBDOMAIN.test(s)) return `"${s}" is not a DNS-1123 subdomain (lower case a-z, 0-9, '-' and '.', starting and ending with an alphanumeric character)`;
+  if (s.length > 253) return `${quote(s)} is ${s.length} characters; a DNS-1123 subdomain has at most 253`;
+  if (!DNS1123_SUBDOMAIN.test(s)) return `${quote(s)} is not a DNS-1123 subdomain (lower case a-z, 0-9, '-' and '.', starting and ending with an alphanumeric character)`;
   return null;
 }
 
 /** Why `s` is not a DNS-1035 label (like DNS-1123 but starting with a letter; Service names), or null. */
 export function dns1035LabelProblem(s: string): string | null {
   if (s.length === 0) return 'must not be empty';
-  if (s.length > 63) return `"${s}" is ${s.length} characters; a DNS-1035 label has at most 63`;
-  if (!DNS1035_LABEL.test(s)) return `"${s}" is not a DNS-1035 label (lower case a-z, 0-9 and '-', starting with a letter and ending with an alphanumeric character)`;
+  if (s.length > 63) return `${quote(s)} is ${s.length} characters; a DNS-1035 label has at most 63`;
+  if (!DNS1035_LABEL.test(s)) return `${quote(s)} is not a DNS-1035 label (lower case a-z, 0-9 and '-', starting with a letter and ending with an alphanumeric character)`;
   return null;
 }
 
@@ -77,35 +82,35 @@ export function qualifiedNameProblem(s: string): string | null {
   if (s.length === 0) return 'must not be empty';
   const parts = s.split('/');
   let name = s;
-  if (parts.length > 2) return `"${s}" is not a qualified name: at most one '/' (prefix/name)`;
+  if (parts.length > 2) return `${quote(s)} is not a qualified name: at most one '/' (prefix/name)`;
   if (parts.length === 2) {
     const [prefix, n] = parts;
-    if (prefix.length === 0) return `"${s}" is not a qualified name: the prefix before '/' must not be empty`;
+    if (prefix.length === 0) return `${quote(s)} is not a qualified name: the prefix before '/' must not be empty`;
     const p = dns1123SubdomainProblem(prefix);
-    if (p !== null) return `"${s}" is not a qualified name: the prefix "${prefix}" must be a DNS-1123 subdomain`;
+    if (p !== null) return `${quote(s)} is not a qualified name: the prefix ${quote(prefix)} must be a DNS-1123 subdomain`;
     name = n;
   }
-  if (name.length === 0) return `"${s}" is not a qualified name: the name part must not be empty`;
-  if (name.length > 63) return `"${s}" is not a qualified name: the name part must be at most 63 characters`;
-  if (!QUALIFIED_NAME_PART.test(name)) return `"${s}" is not a qualified name: the name part must consist of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+  if (name.length === 0) return `${quote(s)} is not a qualified name: the name part must not be empty`;
+  if (name.length > 63) return `${quote(s)} is not a qualified name: the name part must be at most 63 characters`;
+  if (!QUALIFIED_NAME_PART.test(name)) return `${quote(s)} is not a qualified name: the name part must consist of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
   return null;
 }
 
 /** Why `s` is not a label value (empty, or ≤63 alphanumerics, '-', '_', '.', alphanumeric at both ends), or null. */
 export function labelValueProblem(s: string): string | null {
-  if (s.length > 63) return `"${s.slice(0, 40)}…" is ${s.length} characters; a label value has at most 63`;
-  if (!LABEL_VALUE.test(s)) return `"${s}" is not a valid label value (alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric)`;
+  if (s.length > 63) return `${quote(s)} is ${s.length} characters; a label value has at most 63`;
+  if (!LABEL_VALUE.test(s)) return `${quote(s)} is not a valid label value (alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric)`;
   return null;
 }
 
 /** Why `s` is not an IANA_SVC_NAME (named ports: 1-15 of a-z 0-9 '-', at least one letter, no '--', no '-' at the ends), or null. */
 export function portNameProblem(s: string): string | null {
   if (s.length === 0) return 'must not be empty';
-  if (s.length > 15) return `"${s}" is ${s.length} characters; a port name (IANA_SVC_NAME) has at most 15`;
-  if (!/^[-a-z0-9]+$/.test(s)) return `"${s}" is not a valid port name: only lower case a-z, 0-9 and '-' are allowed`;
-  if (!/[a-z]/.test(s)) return `"${s}" is not a valid port name: it must contain at least one letter (a number must be written without quotes)`;
-  if (s.includes('--')) return `"${s}" is not a valid port name: '-' must not be adjacent to another '-'`;
-  if (s.startsWith('-') || s.endsWith('-')) return `"${s}" is not a valid port name: must not begin or end with '-'`;
+  if (s.length > 15) return `${quote(s)} is ${s.length} characters; a port name (IANA_SVC_NAME) has at most 15`;
+  if (!/^[-a-z0-9]+$/.test(s)) return `${quote(s)} is not a valid port name: only lower case a-z, 0-9 and '-' are allowed`;
+  if (!/[a-z]/.test(s)) return `${quote(s)} is not a valid port name: it must contain at least one letter (a number must be written without quotes)`;
+  if (s.includes('--')) return `${quote(s)} is not a valid port name: '-' must not be adjacent to another '-'`;
+  if (s.startsWith('-') || s.endsWith('-')) return `${quote(s)} is not a valid port name: must not begin or end with '-'`;
   return null;
 }
 
@@ -191,6 +196,7 @@ function editDistance(a: string, b: string): number {
 export function suggest(key: string, allowed: readonly string[]): string | null {
   const lower = key.toLowerCase();
   for (const a of allowed) if (a.toLowerCase() === lower || a === key + 's' || a === key + 'es') return a;
+  if (lower.length >= 4) for (const a of allowed) if (a.toLowerCase().startsWith(lower)) return a;
   let best: string | null = null;
   let bestD = 3;
   for (const a of allowed) {
@@ -235,7 +241,7 @@ export class K8sChecker {
     this.issues.add(
       fieldPath(path, key),
       ErrorCode.UNKNOWN_FIELD,
-      `unknown field "${key}"${s !== null ? `; did you mean "${s}"?` : ''} (allowed here: ${allowed.join(', ')})`,
+      `unknown field ${quote(key)}${s !== null ? `; did you mean "${s}"?` : ''} (allowed here: ${allowed.join(', ')})`,
     );
   }
 
@@ -343,7 +349,7 @@ export class K8sChecker {
     }
     if (!(allowed as readonly string[]).includes(v)) {
       const s = suggest(v, allowed);
-      this.invalid(p, `must be one of ${oneOf(allowed)}; got "${v}"${s !== null ? ` (did you mean "${s}"?)` : ''}`);
+      this.invalid(p, `must be one of ${oneOf(allowed)}; got ${quote(v)}${s !== null ? ` (did you mean "${s}"?)` : ''}`);
       return undefined;
     }
     return v as T;

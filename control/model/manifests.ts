@@ -275,19 +275,6 @@ class Loader {
     let index = 0;
     for (const ydoc of composer.compose(parser.parse(text), false)) {
       const ctx: DocCtx = { file, doc: index, ydoc, lc };
-      if (index === 0 && ydoc.errors.length > 0 && /^\s*[[{]/.test(text)) {
-        // JSON the YAML parser refuses (tabs, odd escapes): JSON.parse has the last word.
-        let v: unknown;
-        try {
-          v = JSON.parse(text);
-        } catch {
-          v = undefined;
-        }
-        if (v !== undefined) {
-          this.addValue(v, { file, doc: 0, ydoc: null, lc: null });
-          return;
-        }
-      }
       index++;
       if (index > MAX_DOCUMENTS) {
         this.issue(ctx, '', ErrorCode.INVALID_FIELD, `too many documents: at most ${MAX_DOCUMENTS} objects are read per load; split the input`, null);
@@ -296,11 +283,12 @@ class Loader {
       }
       if (ydoc.errors.length > 0) {
         for (const e of ydoc.errors) {
-          const pos = e.linePos?.[0];
+          const lp = e.linePos?.[0] ?? (e.pos !== undefined ? lc.linePos(e.pos[0]) : undefined);
+          const pos = lp !== undefined ? { line: lp.line, column: lp.col } : null;
           const msg = /call stack|RESOURCE_EXHAUSTION/i.test(e.message) || e.code === 'RESOURCE_EXHAUSTION'
             ? `nesting is too deep: at most ${MAX_DEPTH} levels of maps and lists`
             : e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-          this.issue(ctx, '', ErrorCode.PARSE_ERROR, msg, pos ? { line: pos.line, column: pos.col } : null);
+          this.issue(ctx, '', ErrorCode.PARSE_ERROR, msg, pos);
         }
         continue;
       }

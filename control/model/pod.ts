@@ -16,7 +16,7 @@ export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown
 export const POD_PHASES: readonly PodPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'];
 
 export interface ContainerPort {
-  /** IANA_SVC_NAME, unique in the pod; null when unnamed. */
+  /** IANA_SVC_NAME, unique in its container; null when unnamed. */
   name: string | null;
   containerPort: number;
   protocol: Protocol;
@@ -108,7 +108,6 @@ export function checkPod(input: unknown, issues: Issues): Pod | undefined {
       const nn = k.string(s, 'nodeName', 'spec', 'a node name', null, true);
       if (nn !== undefined) spec.nodeName = k.name(nn, 'spec.nodeName', dns1123SubdomainProblem) ?? null;
       spec.hostNetwork = k.bool(s, 'hostNetwork', 'spec', false);
-      const portNames = new Map<string, string>();
       const containerNames = new Map<string, string>();
       const read = (key: 'containers' | 'initContainers', required: boolean): Container[] => {
         const out: Container[] = [];
@@ -126,6 +125,7 @@ export function checkPod(input: unknown, issues: Issues): Pod | undefined {
             else containerNames.set(name, fieldPath(cp, 'name'));
           }
           const ports: ContainerPort[] = [];
+          const portNames = new Map<string, string>();
           k.list(c, 'ports', cp, 'container ports {name, containerPort, protocol}', null)?.forEach((pv, j) => {
             const pp = fieldPath(fieldPath(cp, 'ports'), j);
             const po = k.object(pv, pp, PORT_FIELDS, 'a container port {name, containerPort, protocol}');
@@ -134,7 +134,7 @@ export function checkPod(input: unknown, issues: Issues): Pod | undefined {
             let pname: string | null = null;
             if (pn !== undefined && k.name(pn, fieldPath(pp, 'name'), portNameProblem) !== undefined) {
               const prev = portNames.get(pn);
-              if (prev !== undefined) k.dup(fieldPath(pp, 'name'), `duplicate port name "${pn}" (also ${prev}); port names are unique within a pod`);
+              if (prev !== undefined) k.dup(fieldPath(pp, 'name'), `duplicate port name "${pn}" (also ${prev}); port names are unique within a container`);
               else portNames.set(pn, fieldPath(pp, 'name'));
               pname = pn;
             }

@@ -169,9 +169,12 @@ export function checkService(input: unknown, issues: Issues): Service | undefine
   const metadata = checkObjectMeta(k, top, { kind: SERVICE_KIND, namespaced: true, nameRule: 'dns1035-label' });
 
   const specRaw = k.get(top, 'spec');
-  let s: Obj = {};
-  if (specRaw === undefined) k.missing('spec', 'required: the service spec (ports, selector, type, ...)');
-  else s = k.object(specRaw, 'spec', SPEC_FIELDS, 'an object (ServiceSpec)') ?? {};
+  if (specRaw === undefined) {
+    k.missing('spec', 'required: the service spec (ports, selector, type, ...)');
+    return undefined;
+  }
+  const s: Obj | null = k.object(specRaw, 'spec', SPEC_FIELDS, 'an object (ServiceSpec)');
+  if (s === null) return undefined;
   const P = 'spec';
   const at = (key: string): string => fieldPath(P, key);
 
@@ -483,7 +486,8 @@ function checkPorts(k: K8sChecker, s: Obj, type: ServiceType, headless: boolean)
   const pp = fieldPath(P, 'ports');
   const out: ServicePort[] = [];
   const raw = k.list(s, 'ports', P, 'service ports {name, protocol, port, targetPort, nodePort}', null);
-  if ((raw === undefined || raw.length === 0) && !headless && type !== 'ExternalName') {
+  const absent = k.get(s, 'ports') === undefined || (raw !== undefined && raw.length === 0);
+  if (absent && !headless && type !== 'ExternalName') {
     k.missing(pp, 'required: at least one port (only headless and ExternalName services may have none)');
     return out;
   }

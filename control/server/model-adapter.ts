@@ -9,6 +9,9 @@ import { ErrorCode, Issue, Issues, TapflowError, ValidationError } from '../mode
 import { Obj, isObj, objectKey } from '../model/k8s';
 import { DesiredState, Manifest, ManifestError, ManifestIssue, loadManifests, supportedKinds } from '../model/manifests';
 import type { StoredObject } from '../store/file-store';
+// Kinds that register themselves with the loader on import.
+import '../model/nsg';
+import '../model/network-policy';
 
 export type { Manifest };
 
@@ -84,15 +87,15 @@ export function issuesOf(err: unknown, where: { source?: string; doc?: number; k
  * Parse and validate text holding one or more manifests (multi-document YAML, JSON, ARM JSON).
  * Throws BatchValidationError naming source, document and field path of every problem.
  */
-export function parseText(text: string, source: string): ParsedObject[] {
+export function parseText(text: string, source: string, where: { source?: string; doc?: number } = {}): ParsedObject[] {
   let manifests: Manifest[];
   try {
     manifests = loadManifests(text, source);
   } catch (err) {
-    throw new BatchValidationError(issuesOf(err, {}));
+    throw new BatchValidationError(issuesOf(err, where));
   }
   const docs = rawDocuments(text);
-  return manifests.map((m) => toParsed(m, rawOf(m, docs), source, m.source.doc));
+  return manifests.map((m) => toParsed(m, rawOf(m, docs), where.source ?? source, where.doc ?? m.source.doc));
 }
 
 /** The text of a stored/wire object (what travels in Object.text). */
@@ -104,6 +107,13 @@ export function textOf(raw: unknown): string {
 export function manifestOf(o: { kind: string; namespace: string; name: string; raw: unknown; source?: string }): Manifest {
   const ms = loadManifests(textOf(o.raw), o.source || objectKey(o.kind, o.namespace, o.name));
   if (ms.length !== 1) throw new TapflowError(`stored object ${objectKey(o.kind, o.namespace, o.name)} holds ${ms.length} manifests`, { code: ErrorCode.INTERNAL });
+  return ms[0];
+}
+
+/** One object's text (as it travels on the wire) → its Manifest. Throws ManifestError. */
+export function manifestOfText(text: string, source: string): Manifest {
+  const ms = loadManifests(text, source);
+  if (ms.length !== 1) throw new TapflowError(`${source}: expected one object, found ${ms.length}`, { code: ErrorCode.INVALID_FIELD });
   return ms[0];
 }
 
@@ -187,6 +197,10 @@ const SHORT: Record<string, string[]> = {
   NetworkPolicy: ['netpol'],
   NodeConfig: ['nc'],
   NetworkSecurityGroup: ['nsg', 'nsgs'],
+  'Microsoft.Network/networkSecurityGroups': ['nsg', 'nsgs'],
+  'Microsoft.Network/virtualNetworks': ['vnet', 'vnets'],
+  'Microsoft.Network/virtualNetworks/subnets': ['subnet', 'subnets'],
+  'Microsoft.Network/networkInterfaces': ['nic', 'nics'],
   Ingress: ['ing'],
   Secret: [],
 };
@@ -196,7 +210,7 @@ function aliasesOf(kind: string): string[] {
   const l = short.toLowerCase();
   const singular = l.endsWith('ies') ? `${l.slice(0, -3)}y` : l.endsWith('s') ? l.slice(0, -1) : l;
   const plural = singular.endsWith('y') ? `${singular.slice(0, -1)}ies` : singular.endsWith('s') ? `${singular}es` : `${singular}s`;
-  const byName = SHORT[kind] ?? (/networksecuritygroup/i.test(kind) ? SHORT.NetworkSecurityGroup : []);
+  const byName = SHORT[kind] ?? SHORT[Object.keys(SHORT).find((k) => k.toLowerCase() === kind.toLowerCase()) ?? ''] ?? [];
   return [...new Set([kind.toLowerCase(), singular, plural, ...byName])];
 }
 

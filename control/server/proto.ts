@@ -78,7 +78,7 @@ export interface PGetRequest { kind: string; namespace: string; name: string }
 export interface PGetResponse { object: PObject | null; version: number }
 export interface PListRequest { kind: string; namespace: string }
 export interface PListResponse { objects: PObject[]; version: number }
-export interface PDeleteRequest { refs?: PObjectRef[] }
+export interface PDeleteRequest { refs: PObjectRef[]; ignoreNotFound: boolean }
 export interface PWatchRequest { kinds: string[]; namespace: string; sinceVersion: number }
 export type PWatchType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'SYNCED';
 export interface PWatchEvent { type: PWatchType; version: number; object: PObject | null }

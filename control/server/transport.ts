@@ -15,6 +15,8 @@ import { toServiceError } from './proto';
 
 export const DEFAULT_SOCKET = '/run/tapflow/control.sock';
 export const DEFAULT_ADDRESS = `unix:${DEFAULT_SOCKET}`;
+/** Max gRPC message size, both directions, server and clients. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface Address {
   kind: 'unix' | 'tcp';

@@ -127,31 +127,41 @@ export const enum PoolKind {
 const ROLE_HOST = 1;
 const ROLE_POD = 2;
 
-// ─── Frontend record ─────────────────────────────────────────────────────────────────────
+// ─── Frontend slots ──────────────────────────────────────────────────────────────────────
+//
+// The frontend hash table *is* the frontend store: a slot holds the key and, right behind it,
+// the record resolve needs, so the lookup's cache line already holds the record. A frontend id
+// is its slot: IPv4 ids 0..cap4-1, IPv6 ids cap4 + slot. Empty slot: protocol|port word = -1.
+//
+//   IPv4 slot (16 ints, one cache line):  addr, proto<<16|port, record R_*  (FE4_REC = 2)
+//   IPv6 slot (32 ints):                  w0 w1 w2 w3, proto<<16|port, record R_*  (FE6_REC = 5)
 
-export const FE_STRIDE = 16;
-/** Index of the service port (× family) this frontend belongs to (for describe). */
-export const FE_SP = 0;
+export const FE4_STRIDE = 16;
+export const FE4_REC = 2;
+export const FE6_STRIDE = 32;
+export const FE6_REC = 5;
 /** FrontendKind in bits 0-1, plus FEF_* flags. */
-export const FE_FLAGS = 1;
-export const FE_CSTART = 2;
-export const FE_CCOUNT = 3;
-export const FE_CMAG = 4;
-export const FE_CMAGSIZE = 5;
-export const FE_LSTART = 6;
-export const FE_LCOUNT = 7;
-export const FE_LMAG = 8;
-export const FE_LMAGSIZE = 9;
+export const R_FLAGS = 0;
+/** Cluster pool: first backend record, count, Maglev offset and size. */
+export const R_CSTART = 1;
+export const R_CCOUNT = 2;
+export const R_CMAG = 3;
+export const R_CMAGSIZE = 4;
+/** Local pool (R_LMAGSIZE 0: the service has no local pool; -1: it has one, empty). */
+export const R_LSTART = 5;
+export const R_LCOUNT = 6;
+export const R_LMAG = 7;
+export const R_LMAGSIZE = 8;
 /** Stable service-port key id. */
-export const FE_SPKEY = 10;
+export const R_SPKEY = 9;
 /** First LB source range (index into ranges4 / ranges6) and their number. */
-export const FE_RANGE = 11;
-export const FE_RANGES = 12;
+export const R_RANGE = 10;
+export const R_RANGES = 11;
 /** sessionAffinity ClientIP timeout in ms; 0 = no affinity. */
-export const FE_AFFMS = 13;
-/** Protocol number and port of the frontend (for describe). */
-export const FE_PROTO = 14;
-export const FE_PORT = 15;
+export const R_AFFMS = 12;
+/** Index into the describe metadata. */
+export const R_META = 13;
+export const R_WORDS = 14;
 
 export const FEF_KIND = 3;
 export const FEF_V6 = 1 << 2;
@@ -434,13 +444,18 @@ export interface FrontendView {
   localEndpoints: EndpointView[] | null;
 }
 
-/** Per-frontend text the compiler keeps for describe(). */
+/** Per-frontend text the compiler keeps for describe() (indexed by R_META). */
 export interface FrontendMeta {
+  /** The frontend id. */
+  id: number;
   service: string;
   servicePort: string;
   portName: string;
+  family: 4 | 6;
   address: string;
   protocol: string;
+  proto: number;
+  port: number;
   sourceRanges: string[];
 }
 
@@ -454,8 +469,52 @@ export interface BackendMeta {
 export interface HealthCheckInfo {
   service: string;
   nodePort: number;
-  /** Usable local endpoints over all ports and families (kube-proxy reports per service). */
+  /** Distinct usable local endpoint addresses over all ports and families. */
   localEndpoints: number;
+}
+
+/** Builds the two frontend slot arrays (compile time). */
+export class FrontendTableBuilder {
+  readonly t4: Int32Array;
+  readonly t6: Int32Array;
+  readonly cap4: number;
+  readonly cap6: number;
+  constructor(n4: number, n6: number) {
+    this.cap4 = capFor(n4);
+    this.cap6 = capFor(n6);
+    this.t4 = new Int32Array(this.cap4 * FE4_STRIDE).fill(0);
+    this.t6 = new Int32Array(this.cap6 * FE6_STRIDE).fill(0);
+    for (let i = 0; i < this.cap4; i++) this.t4[i * FE4_STRIDE + 1] = -1;
+    for (let i = 0; i < this.cap6; i++) this.t6[i * FE6_STRIDE + 4] = -1;
+  }
+  /** Insert an IPv4 frontend; its id, or -1 when the key is already present. */
+  add4(addr: number, protoPort: number, rec: ArrayLike<number>): number {
+    const t = this.t4, m = this.cap4 - 1;
+    addr |= 0;
+    for (let i = hash2(addr, protoPort) & m; ; i = (i + 1) & m) {
+      const o = i * FE4_STRIDE;
+      if (t[o + 1] < 0) {
+        t[o] = addr;
+        t[o + 1] = protoPort;
+        for (let k = 0; k < R_WORDS; k++) t[o + FE4_REC + k] = rec[k];
+        return i;
+      }
+      if (t[o] === addr && t[o + 1] === protoPort) return -1;
+    }
+  }
+  add6(w0: number, w1: number, w2: number, w3: number, protoPort: number, rec: ArrayLike<number>): number {
+    const t = this.t6, m = this.cap6 - 1;
+    w0 |= 0; w1 |= 0; w2 |= 0; w3 |= 0;
+    for (let i = hash5(w0, w1, w2, w3, protoPort) & m; ; i = (i + 1) & m) {
+      const o = i * FE6_STRIDE;
+      if (t[o + 4] < 0) {
+        t[o] = w0; t[o + 1] = w1; t[o + 2] = w2; t[o + 3] = w3; t[o + 4] = protoPort;
+        for (let k = 0; k < R_WORDS; k++) t[o + FE6_REC + k] = rec[k];
+        return this.cap4 + i;
+      }
+      if (t[o] === w0 && t[o + 1] === w1 && t[o + 2] === w2 && t[o + 3] === w3 && t[o + 4] === protoPort) return -1;
+    }
+  }
 }
 
 /** Everything compileServices produces for one ServiceTable. */
@@ -464,11 +523,12 @@ export interface ServiceTableData {
   balancer: 'maglev' | 'random';
   randomSeed: number;
   masqueradeAll: boolean;
-  fe: Int32Array;
+  frontends: FrontendTableBuilder;
   frontendCount: number;
-  fe4: PairMap;
-  fe6: QuadMap;
-  maglev: Int32Array;
+  /** Maglev tables of pools with ≤ 65535 backends (positions fit 16 bits: half the cache footprint). */
+  maglev16: Uint16Array;
+  /** Maglev tables of larger pools. */
+  maglev32: Int32Array;
   be: Int32Array;
   backendCount: number;
   /** (pool start, backend key id) → backend id: pool membership for session affinity (non-empty pools). */
@@ -502,10 +562,14 @@ export interface ServiceTableData {
 export interface PoolIndexEntry {
   /** Sorted backend keys joined by "," — the Maglev input. */
   sig: string;
-  /** Offset and size in `maglev`. */
+  /** Offset and size in maglev16 (or maglev32 when wide). */
   mag: number;
   size: number;
+  wide: boolean;
 }
+
+/** Pools with more backends than this keep their Maglev table in maglev32. */
+export const MAGLEV16_MAX_BACKENDS = 0xffff;
 
 const PROTO_NAMES: Record<number, string> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
 
@@ -515,17 +579,22 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   readonly interner: KeyInterner;
   readonly balancer: 'maglev' | 'random';
   readonly masqueradeAll: boolean;
+  /** Number of frontends. Ids are slots: IPv4 0..cap4-1, IPv6 cap4..cap4+cap6-1 (sparse). */
   readonly frontendCount: number;
   readonly backendCount: number;
   readonly healthChecks: readonly HealthCheckInfo[];
   /** For the next compile (Maglev reuse); not used on the hot path. */
   readonly poolIndex: Map<string, PoolIndexEntry>;
   /** Raw arrays, exposed read-only for benchmarks and tests. */
-  readonly fe: Int32Array;
+  readonly fe4: Int32Array;
+  readonly fe6: Int32Array;
+  readonly cap4: number;
+  readonly cap6: number;
   readonly be: Int32Array;
-  readonly maglev: Int32Array;
-  private readonly fe4: PairMap;
-  private readonly fe6: QuadMap;
+  readonly maglev16: Uint16Array;
+  readonly maglev32: Int32Array;
+  private readonly mask4: number;
+  private readonly mask6: number;
   private readonly members: PairMap;
   private readonly valid: PairMap;
   private readonly ranges4: Uint32Array;
@@ -544,23 +613,29 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   private readonly clusterIP6: QuadMap;
   private readonly feMeta: FrontendMeta[];
   private readonly beMeta: BackendMeta[];
+  private readonly useMaglev: boolean;
   private rng: number;
-  /** Scratch client address words (resolve6 / affinity). */
+  /** Scratch: the client address words of the flow being resolved. */
   private readonly cw = new Uint32Array(4);
 
   constructor(d: ServiceTableData) {
     this.interner = d.interner;
     this.balancer = d.balancer;
+    this.useMaglev = d.balancer === 'maglev';
     this.masqueradeAll = d.masqueradeAll;
     this.frontendCount = d.frontendCount;
     this.backendCount = d.backendCount;
     this.healthChecks = d.healthChecks;
     this.poolIndex = d.poolIndex;
-    this.fe = d.fe;
+    this.fe4 = d.frontends.t4;
+    this.fe6 = d.frontends.t6;
+    this.cap4 = d.frontends.cap4;
+    this.cap6 = d.frontends.cap6;
+    this.mask4 = this.cap4 - 1;
+    this.mask6 = this.cap6 - 1;
     this.be = d.be;
-    this.maglev = d.maglev;
-    this.fe4 = d.fe4;
-    this.fe6 = d.fe6;
+    this.maglev16 = d.maglev16;
+    this.maglev32 = d.maglev32;
     this.members = d.members;
     this.valid = d.valid;
     this.ranges4 = d.ranges4;
@@ -586,12 +661,27 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
 
   /** Frontend id for (IPv4 destination as u32, IP protocol number, destination port), or -1. */
   lookupFrontend4(dst: number, proto: number, dport: number): number {
-    return this.fe4.get(dst, (proto << 16) | dport);
+    const t = this.fe4, m = this.mask4;
+    const a = dst | 0, pp = (proto << 16) | dport;
+    for (let i = hash2(a, pp) & m; ; i = (i + 1) & m) {
+      const o = i * FE4_STRIDE;
+      const k = t[o + 1];
+      if (k < 0) return -1;
+      if (k === pp && t[o] === a) return i;
+    }
   }
 
   /** Frontend id for the IPv6 destination at buf[dstOff..dstOff+15], or -1. */
   lookupFrontend6(buf: Uint8Array, dstOff: number, proto: number, dport: number): number {
-    return this.fe6.getAt(buf, dstOff, (proto << 16) | dport);
+    const t = this.fe6, m = this.mask6;
+    const w0 = read32(buf, dstOff) | 0, w1 = read32(buf, dstOff + 4) | 0, w2 = read32(buf, dstOff + 8) | 0, w3 = read32(buf, dstOff + 12) | 0;
+    const pp = (proto << 16) | dport;
+    for (let i = hash5(w0, w1, w2, w3, pp) & m; ; i = (i + 1) & m) {
+      const o = i * FE6_STRIDE;
+      const k = t[o + 4];
+      if (k < 0) return -1;
+      if (k === pp && t[o + 3] === w3 && t[o + 2] === w2 && t[o + 1] === w1 && t[o] === w0) return this.cap4 + i;
+    }
   }
 
   /** True for LoadBalancer ingress and external IPs (the uplink answers ARP for them). */
@@ -604,44 +694,48 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   }
 
   /**
-   * Resolve a new IPv4 flow to frontend `fe` from `src:sport` arriving on a port of role
-   * `fromRole` (PortRole). `flowHash` picks the Maglev entry (same hash → same backend); `now`
-   * is ms for session affinity. Fills `out`; never throws, never allocates.
+   * Resolve a new IPv4 flow to frontend `fe` (from lookupFrontend4) from `src:sport` arriving
+   * on a port of role `fromRole` (PortRole). `flowHash` picks the Maglev entry (same hash →
+   * same backend); `now` (ms) drives session affinity. Fills `out`; never throws, never
+   * allocates. An id that is not an IPv4 frontend leaves out.verdict NotService.
    */
   resolve4(fe: number, src: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: AffinityTable, out: ServiceResult): void {
     void sport;
-    src >>>= 0;
     const cw = this.cw;
     cw[0] = 0; cw[1] = 0; cw[2] = 0xffff; cw[3] = src;
-    if (!this.begin(fe, 4, out)) return;
-    const flags = this.fe[fe * FE_STRIDE + FE_FLAGS];
+    const t = this.fe4;
+    const o = fe >= 0 && fe < this.cap4 && t[fe * FE4_STRIDE + 1] >= 0 ? fe * FE4_STRIDE + FE4_REC : -1;
+    if (!this.begin(t, o, fe, 4, out)) return;
+    const flags = t[o + R_FLAGS];
     const kind = flags & FEF_KIND;
-    const clusterSrc = fromRole === ROLE_POD || inPrefixes4(this.cluster4, src);
+    const a = cw[3];
+    const clusterSrc = fromRole === ROLE_POD || inPrefixes4(this.cluster4, a);
     if (kind === FrontendKind.LoadBalancer && (flags & (FEF_RANGES | FEF_INTERNAL)) !== 0) {
-      const o = fe * FE_STRIDE;
-      if ((flags & FEF_RANGES) !== 0 && !inRanges4(this.ranges4, this.fe[o + FE_RANGE], this.fe[o + FE_RANGES], src)) {
+      if ((flags & FEF_RANGES) !== 0 && !inRanges4(this.ranges4, t[o + R_RANGE], t[o + R_RANGES], a)) {
         return drop(out, ServiceReason.SourceRange);
       }
-      if ((flags & FEF_INTERNAL) !== 0 && !clusterSrc && !inPrefixes4(this.vnet4, src) && !(fromRole === ROLE_HOST && inPrefixes4(this.node4, src))) {
+      if ((flags & FEF_INTERNAL) !== 0 && !clusterSrc && !inPrefixes4(this.vnet4, a) && !(fromRole === ROLE_HOST && inPrefixes4(this.node4, a))) {
         return drop(out, ServiceReason.InternalLbExternalSource);
       }
     }
-    const localOrigin = fromRole === ROLE_HOST && (flags & FEF_ETP_LOCAL) !== 0 && inPrefixes4(this.node4, src);
-    this.select(fe, flags, kind, clusterSrc, localOrigin, flowHash, now, affinity, out);
+    const localOrigin = fromRole === ROLE_HOST && (flags & FEF_ETP_LOCAL) !== 0 && inPrefixes4(this.node4, a);
+    this.select(t, o, flags, kind, clusterSrc, localOrigin, flowHash, now, affinity, out);
   }
 
-  /** resolve4 for IPv6: the source address is the 16 bytes at srcBuf[srcOff..]. */
+  /** resolve4 for IPv6 frontends (lookupFrontend6): the source is the 16 bytes at srcBuf[srcOff..]. */
   resolve6(fe: number, srcBuf: Uint8Array, srcOff: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: AffinityTable, out: ServiceResult): void {
     void sport;
     const cw = this.cw;
     cw[0] = read32(srcBuf, srcOff); cw[1] = read32(srcBuf, srcOff + 4); cw[2] = read32(srcBuf, srcOff + 8); cw[3] = read32(srcBuf, srcOff + 12);
-    if (!this.begin(fe, 6, out)) return;
-    const flags = this.fe[fe * FE_STRIDE + FE_FLAGS];
+    const t = this.fe6;
+    const j = fe - this.cap4;
+    const o = j >= 0 && j < this.cap6 && t[j * FE6_STRIDE + 4] >= 0 ? j * FE6_STRIDE + FE6_REC : -1;
+    if (!this.begin(t, o, fe, 6, out)) return;
+    const flags = t[o + R_FLAGS];
     const kind = flags & FEF_KIND;
     const clusterSrc = fromRole === ROLE_POD || inPrefixes6(this.cluster6, cw);
     if (kind === FrontendKind.LoadBalancer && (flags & (FEF_RANGES | FEF_INTERNAL)) !== 0) {
-      const o = fe * FE_STRIDE;
-      if ((flags & FEF_RANGES) !== 0 && !inRanges6(this.ranges6, this.fe[o + FE_RANGE], this.fe[o + FE_RANGES], cw)) {
+      if ((flags & FEF_RANGES) !== 0 && !inRanges6(this.ranges6, t[o + R_RANGE], t[o + R_RANGES], cw)) {
         return drop(out, ServiceReason.SourceRange);
       }
       if ((flags & FEF_INTERNAL) !== 0 && !clusterSrc && !inPrefixes6(this.vnet6, cw) && !(fromRole === ROLE_HOST && inPrefixes6(this.node6, cw))) {
@@ -649,7 +743,7 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
       }
     }
     const localOrigin = fromRole === ROLE_HOST && (flags & FEF_ETP_LOCAL) !== 0 && inPrefixes6(this.node6, cw);
-    this.select(fe, flags, kind, clusterSrc, localOrigin, flowHash, now, affinity, out);
+    this.select(t, o, flags, kind, clusterSrc, localOrigin, flowHash, now, affinity, out);
   }
 
   /**
@@ -657,13 +751,13 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
    * ('clusterip-invalid-port'); an unallocated service-CIDR address → Drop; else NotService.
    */
   resolveMiss4(dst: number, out: ServiceResult): void {
-    this.begin(-1, 4, out);
+    this.begin(this.fe4, -1, -1, 4, out);
     if (this.clusterIP4.get(dst, 0) >= 0) reject(out, ServiceReason.ClusterIPInvalidPort);
     else if (inPrefixes4(this.serviceCIDR4, dst >>> 0)) drop(out, ServiceReason.UnallocatedClusterIP);
   }
 
   resolveMiss6(buf: Uint8Array, off: number, out: ServiceResult): void {
-    this.begin(-1, 6, out);
+    this.begin(this.fe6, -1, -1, 6, out);
     const cw = this.cw;
     cw[0] = read32(buf, off); cw[1] = read32(buf, off + 4); cw[2] = read32(buf, off + 8); cw[3] = read32(buf, off + 12);
     if (this.clusterIP6.get(cw[0], cw[1], cw[2], cw[3], 0) >= 0) reject(out, ServiceReason.ClusterIPInvalidPort);
@@ -689,8 +783,8 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     return this.interner.isHealthy(backendKey);
   }
 
-  /** Reset `out` for frontend `fe`; false (with out = NotService) when fe is not valid. */
-  private begin(fe: number, family: 4 | 6, out: ServiceResult): boolean {
+  /** Reset `out`; record at t[o] (o < 0: none). False (out = NotService) when there is none. */
+  private begin(t: Int32Array, o: number, fe: number, family: 4 | 6, out: ServiceResult): boolean {
     out.verdict = ServiceVerdict.NotService;
     out.reason = ServiceReason.None;
     out.family = family;
@@ -701,57 +795,48 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     out.masquerade = false;
     out.addr4 = 0;
     out.port = 0;
-    if (fe < 0 || fe >= this.frontendCount) {
+    if (o < 0) {
       out.frontend = -1;
       out.kind = 0;
       out.servicePortKey = -1;
       return false;
     }
-    const o = fe * FE_STRIDE;
-    const flags = this.fe[o + FE_FLAGS];
-    if (((flags & FEF_V6) !== 0 ? 6 : 4) !== family) {
-      out.frontend = -1;
-      out.servicePortKey = -1;
-      return false;
-    }
     out.frontend = fe;
-    out.kind = flags & FEF_KIND;
-    out.servicePortKey = this.fe[o + FE_SPKEY];
+    out.kind = t[o + R_FLAGS] & FEF_KIND;
+    out.servicePortKey = t[o + R_SPKEY];
     return true;
   }
 
   /** Steps 2-5 of the header: endpoints, pool, masquerade, backend. Client address in this.cw. */
-  private select(fe: number, flags: number, kind: number, clusterSrc: boolean, localOrigin: boolean, flowHash: number, now: number, affinity: AffinityTable, out: ServiceResult): void {
-    const r = this.fe;
-    const o = fe * FE_STRIDE;
-    if (r[o + FE_CCOUNT] === 0) return reject(out, ServiceReason.NoEndpoints);
+  private select(r: Int32Array, o: number, flags: number, kind: number, clusterSrc: boolean, localOrigin: boolean, flowHash: number, now: number, affinity: AffinityTable, out: ServiceResult): void {
+    if (r[o + R_CCOUNT] === 0) return reject(out, ServiceReason.NoEndpoints);
     let local = false;
     let masq = this.masqueradeAll;
     if (kind === FrontendKind.ClusterIP) {
       if ((flags & FEF_ITP_LOCAL) !== 0) {
-        if (r[o + FE_LCOUNT] === 0) return drop(out, ServiceReason.NoLocalEndpointsInternal);
+        if (r[o + R_LCOUNT] === 0) return drop(out, ServiceReason.NoLocalEndpointsInternal);
         local = true;
       }
       if (!clusterSrc) masq = true;
     } else if ((flags & FEF_ETP_LOCAL) !== 0) {
       if (localOrigin) masq = true;
       else if (!clusterSrc) {
-        if (r[o + FE_LCOUNT] === 0) return drop(out, ServiceReason.NoLocalEndpoints);
+        if (r[o + R_LCOUNT] === 0) return drop(out, ServiceReason.NoLocalEndpoints);
         local = true;
       }
     } else {
       masq = true;
     }
-    const start = local ? r[o + FE_LSTART] : r[o + FE_CSTART];
-    const count = local ? r[o + FE_LCOUNT] : r[o + FE_CCOUNT];
+    const po = local ? o + R_LSTART : o + R_CSTART; // start, count, mag, size
+    const start = r[po];
+    const count = r[po + 1];
     const cw = this.cw;
     const health = this.interner.unhealthy;
     const be = this.be;
     let b = -1;
-    const affMs = r[o + FE_AFFMS];
-    let slot = -1;
+    const affMs = r[o + R_AFFMS];
     if (affMs > 0) {
-      slot = affinity.find(cw[0], cw[1], cw[2], cw[3], r[o + FE_SPKEY], now);
+      const slot = affinity.find(cw[0], cw[1], cw[2], cw[3], r[o + R_SPKEY], now);
       if (slot >= 0) {
         const key = affinity.backendAt(slot);
         const cand = this.members.get(start, key);
@@ -763,11 +848,9 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
       }
     }
     if (b < 0) {
-      b = this.balancer === 'maglev'
-        ? this.pickMaglev(start, count, local ? r[o + FE_LMAG] : r[o + FE_CMAG], local ? r[o + FE_LMAGSIZE] : r[o + FE_CMAGSIZE], flowHash, health)
-        : this.pickRandom(start, count, health);
+      b = this.useMaglev ? this.pickMaglev(start, count, r[po + 2], r[po + 3], flowHash, health) : this.pickRandom(start, count, health);
       if (b < 0) return reject(out, ServiceReason.NoHealthyEndpoints);
-      if (affMs > 0) affinity.set(cw[0], cw[1], cw[2], cw[3], r[o + FE_SPKEY], be[b * BE_STRIDE + BE_KEY], now + affMs, now);
+      if (affMs > 0) affinity.set(cw[0], cw[1], cw[2], cw[3], r[o + R_SPKEY], be[b * BE_STRIDE + BE_KEY], now + affMs, now);
     }
     const bo = b * BE_STRIDE;
     const w0 = be[bo] >>> 0, w1 = be[bo + 1] >>> 0, w2 = be[bo + 2] >>> 0, w3 = be[bo + 3] >>> 0;
@@ -791,15 +874,27 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
 
   /** Maglev entry of the flow; past unhealthy backends, the next entries, then a pool scan. */
   private pickMaglev(start: number, count: number, mag: number, size: number, flowHash: number, health: Uint8Array): number {
-    const m = this.maglev, be = this.be;
-    const h = fmix32(flowHash);
+    const be = this.be;
+    const h = fmix32(flowHash) & 0x7fffffff; // int32 modulo (a u32 ≥ 2^31 would take V8's float fmod)
     let idx = h % size;
-    let b = start + m[mag + idx];
-    if (health[be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
-    for (let n = 0; n < WALK; n++) {
-      if (++idx === size) idx = 0;
-      b = start + m[mag + idx];
+    if (count <= MAGLEV16_MAX_BACKENDS) {
+      const m = this.maglev16;
+      let b = start + m[mag + idx];
       if (health[be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
+      for (let n = 0; n < WALK; n++) {
+        if (++idx === size) idx = 0;
+        b = start + m[mag + idx];
+        if (health[be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
+      }
+    } else {
+      const m = this.maglev32;
+      let b = start + m[mag + idx];
+      if (health[be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
+      for (let n = 0; n < WALK; n++) {
+        if (++idx === size) idx = 0;
+        b = start + m[mag + idx];
+        if (health[be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
+      }
     }
     return this.scan(start, count, h % count, health);
   }
@@ -808,7 +903,7 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     let x = this.rng;
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
     this.rng = x >>> 0;
-    const i = this.rng % count;
+    const i = (x & 0x7fffffff) % count;
     const b = start + i;
     if (health[this.be[b * BE_STRIDE + BE_KEY]] !== 1) return b;
     return this.scan(start, count, i, health);
@@ -826,42 +921,52 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
 
   // ── Off the hot path: trace and describe ──
 
+  /** The slot array and record offset of frontend `fe`, or null. */
+  private recordOf(fe: number): { t: Int32Array; o: number } | null {
+    if (!Number.isInteger(fe) || fe < 0) return null;
+    if (fe < this.cap4) return this.fe4[fe * FE4_STRIDE + 1] >= 0 ? { t: this.fe4, o: fe * FE4_STRIDE + FE4_REC } : null;
+    const j = fe - this.cap4;
+    if (j < this.cap6 && this.fe6[j * FE6_STRIDE + 4] >= 0) return { t: this.fe6, o: j * FE6_STRIDE + FE6_REC };
+    return null;
+  }
+
+  /** Every frontend id (describe order: compile order). */
+  frontendIds(): number[] {
+    return this.feMeta.map((m) => m.id);
+  }
+
   /** Frontend id for an address text, protocol name and port (trace), or -1. */
   findFrontend(address: string, protocol: string, port: number): number {
-    const proto = protocol === 'UDP' ? 17 : protocol === 'SCTP' ? 132 : 6;
-    for (let fe = 0; fe < this.frontendCount; fe++) {
-      const m = this.feMeta[fe];
-      if (m.address === address && this.fe[fe * FE_STRIDE + FE_PROTO] === proto && this.fe[fe * FE_STRIDE + FE_PORT] === port) return fe;
-    }
+    for (const m of this.feMeta) if (m.address === address && m.protocol === protocol && m.port === port) return m.id;
     return -1;
   }
 
   describe(fe: number): FrontendView | null {
-    if (fe < 0 || fe >= this.frontendCount) return null;
-    const o = fe * FE_STRIDE, r = this.fe, m = this.feMeta[fe];
-    const flags = r[o + FE_FLAGS];
-    const family = (flags & FEF_V6) !== 0 ? 6 : 4;
-    const proto = PROTO_NAMES[r[o + FE_PROTO]] ?? String(r[o + FE_PROTO]);
-    const usesLocal = r[o + FE_LMAGSIZE] !== 0; // -1: a local pool that is empty
+    const rec = this.recordOf(fe);
+    if (rec === null) return null;
+    const { t: r, o } = rec;
+    const m = this.feMeta[r[o + R_META]];
+    const flags = r[o + R_FLAGS];
+    const proto = PROTO_NAMES[m.proto] ?? String(m.proto);
     return {
       frontend: fe,
       service: m.service,
       servicePort: m.servicePort,
-      servicePortKey: r[o + FE_SPKEY],
+      servicePortKey: r[o + R_SPKEY],
       portName: m.portName,
       kind: FRONTEND_KIND_NAMES[flags & FEF_KIND] as FrontendView['kind'],
-      family,
+      family: m.family,
       address: m.address,
       protocol: proto,
-      port: r[o + FE_PORT],
-      text: family === 6 ? `[${m.address}]:${r[o + FE_PORT]}/${proto}` : `${m.address}:${r[o + FE_PORT]}/${proto}`,
+      port: m.port,
+      text: m.family === 6 ? `[${m.address}]:${m.port}/${proto}` : `${m.address}:${m.port}/${proto}`,
       externalTrafficPolicy: (flags & FEF_ETP_LOCAL) !== 0 ? 'Local' : 'Cluster',
       internalTrafficPolicy: (flags & FEF_ITP_LOCAL) !== 0 ? 'Local' : 'Cluster',
-      sessionAffinitySeconds: r[o + FE_AFFMS] / 1000,
+      sessionAffinitySeconds: r[o + R_AFFMS] / 1000,
       internal: (flags & FEF_INTERNAL) !== 0,
       sourceRanges: m.sourceRanges,
-      clusterEndpoints: this.poolView(r[o + FE_CSTART], r[o + FE_CCOUNT]),
-      localEndpoints: usesLocal ? this.poolView(r[o + FE_LSTART], r[o + FE_LCOUNT]) : null,
+      clusterEndpoints: this.poolView(r[o + R_CSTART], r[o + R_CCOUNT]),
+      localEndpoints: r[o + R_LMAGSIZE] !== 0 ? this.poolView(r[o + R_LSTART], r[o + R_LCOUNT]) : null,
     };
   }
 
@@ -871,11 +976,11 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
    * no affinity state; `flowHash` (default 0) selects the Maglev entry shown as `chosen`.
    */
   candidates(fe: number, src: string, fromRole: number, flowHash = 0): { verdict: string; reason: string; pool: 'cluster' | 'local' | 'none'; masquerade: boolean; chosen: EndpointView | null; endpoints: EndpointView[] } | null {
-    if (fe < 0 || fe >= this.frontendCount) return null;
+    const rec = this.recordOf(fe);
+    if (rec === null) return null;
     const out = new ServiceResult();
     const scratch = new AffinityTable(64);
-    const flags = this.fe[fe * FE_STRIDE + FE_FLAGS];
-    if ((flags & FEF_V6) !== 0) {
+    if (rec.t === this.fe6) {
       const b = parse6(src);
       if (b === null) return null;
       this.resolve6(fe, b, 0, 0, fromRole, flowHash, 0, scratch, out);
@@ -884,9 +989,9 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
       if (a < 0) return null;
       this.resolve4(fe, a, 0, fromRole, flowHash, 0, scratch, out);
     }
-    const o = fe * FE_STRIDE;
+    const { t: r, o } = rec;
     const pool = out.pool === PoolKind.Local ? 'local' : out.pool === PoolKind.Cluster ? 'cluster' : 'none';
-    const endpoints = pool === 'local' ? this.poolView(this.fe[o + FE_LSTART], this.fe[o + FE_LCOUNT]) : pool === 'cluster' ? this.poolView(this.fe[o + FE_CSTART], this.fe[o + FE_CCOUNT]) : [];
+    const endpoints = pool === 'local' ? this.poolView(r[o + R_LSTART], r[o + R_LCOUNT]) : pool === 'cluster' ? this.poolView(r[o + R_CSTART], r[o + R_CCOUNT]) : [];
     return {
       verdict: SERVICE_VERDICT_NAMES[out.verdict],
       reason: SERVICE_REASON_NAMES[out.reason],
@@ -923,8 +1028,8 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
 
   /** Bytes held by the typed arrays of this generation. */
   get byteLength(): number {
-    return this.fe.byteLength + this.be.byteLength + this.maglev.byteLength +
-      this.fe4.byteLength + this.fe6.byteLength + this.members.byteLength + this.valid.byteLength;
+    return this.fe4.byteLength + this.fe6.byteLength + this.be.byteLength + this.maglev16.byteLength + this.maglev32.byteLength +
+      this.members.byteLength + this.valid.byteLength;
   }
 }
 
