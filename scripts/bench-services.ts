@@ -19,6 +19,7 @@
  * 10,000 / 10 services. Bounded: fixed iteration counts, < 60 s in total.
  */
 import * as fs from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { validateNodeConfig } from '../control/model/node-config';
 import { validateService } from '../control/model/service';
 import type { Service } from '../control/model/service';
@@ -225,7 +226,10 @@ function main(): void {
   // Interleaved rounds, best of ROUNDS each: the machine may be shared, the minimum is the
   // least disturbed measurement of the same work.
   const runs: number[][] = [[], [], [], []];
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
   for (let r = 0; r < ROUNDS + 1; r++) {
+    if (r === 1) obs.observe({ entryTypes: ['gc'] });
     const x = [(small.replay as () => number)(), (large.replay as () => number)(), (small.replayHot as () => number)(), (large.replayHot as () => number)()];
     if (r > 0) x.forEach((v, i) => runs[i].push(v)); // round 0 warms the JIT
   }
@@ -233,9 +237,11 @@ function main(): void {
   large.nsPerFlow = Math.min(...runs[1]);
   small.nsPerFlowHot = Math.min(...runs[2]);
   large.nsPerFlowHot = Math.min(...runs[3]);
+  obs.disconnect();
   const show = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
   process.stdout.write(`[bench-services] lookup+resolve rounds (ns), uniform over all frontends: 10: ${show(runs[0])}; 10,000: ${show(runs[1])}\n`);
   process.stdout.write(`[bench-services] lookup+resolve rounds (ns), 256 hot flows:           10: ${show(runs[2])}; 10,000: ${show(runs[3])}\n`);
+  process.stdout.write(`[bench-services] garbage collections during ${ROUNDS * 4 * CALLS_PER_ROUND / 1e6}M lookup+resolve calls: ${gcs}\n`);
   delete small.replayHot;
   delete large.replayHot;
   delete small.replay;

@@ -2,9 +2,7 @@
  * The `tapflow` command: one executable, subcommands. Exit codes as kubectl: 0 ok,
  * 1 error (with a message naming the field or the failing step), 2 usage.
  */
-import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseNodeConfig } from '../model/node-config';
 import { TapflowError, ValidationError } from '../model/errors';
 
 const USAGE = `tapflow — userspace data plane for Kubernetes-style node networking on TAP devices
@@ -24,19 +22,6 @@ Commands:
 Run 'tapflow <command> --help' for a command's options.
 `;
 
-const RUN_USAGE = `Usage: tapflow run --node-config FILE [--admin-socket PATH] [--batch N]
-
-Opens every TAP named in the NodeConfig (creating it in the current network namespace)
-and forwards between them until SIGINT/SIGTERM. Prints one JSON line {"event":"ready",...}
-when forwarding, and {"event":"stopped","stats":{...}} on exit.
-
-Options:
-  --node-config FILE   NodeConfig manifest (YAML or JSON), see docs/node-config.md
-  --admin-socket PATH  serve GET /stats and /healthz over HTTP on this unix socket
-  --batch N            frames per receive batch (default 64)
-  -h, --help           this help
-`;
-
 const STATS_USAGE = `Usage: tapflow stats --admin-socket PATH [-o json|table]
 
 Prints a running agent's counters: per port rx/tx and drops by reason, and the totals
@@ -49,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   let code: number;
   try {
     switch (cmd) {
-      case 'run': code = await runCommand(rest); break;
+      case 'run': code = await (await import('./run')).runCommand(rest); break;
       case 'demo': {
         const { demoCommand } = await import('./demo');
         code = await demoCommand(rest);
@@ -75,9 +60,9 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = code;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 export function parse(args: string[], options: OptionSpec, usage: string): { values: Record<string, string | boolean | undefined> } {
   try {
@@ -101,34 +86,6 @@ export function formatError(err: unknown): string {
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   return (require('../../../package.json') as { version: string }).version;
-}
-
-async function runCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    'node-config': { type: 'string' },
-    'admin-socket': { type: 'string' },
-    batch: { type: 'string' },
-  }, RUN_USAGE);
-  if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
-  const file = values['node-config'] as string | undefined;
-  if (!file) throw new UsageError(`--node-config is required\n\n${RUN_USAGE}`);
-  const cfg = parseNodeConfig(fs.readFileSync(file, 'utf8'), file);
-  const batch = values.batch !== undefined ? Number(values.batch) : undefined;
-  const { Agent } = await import('../../dataplane/agent/agent');
-  const agent = await Agent.start(cfg, { adminSocket: values['admin-socket'] as string | undefined, batch });
-  process.stdout.write(JSON.stringify({
-    event: 'ready', pid: process.pid, node: cfg.spec.nodeName,
-    ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
-  }) + '\n');
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-  const stats = agent.stats();
-  await agent.stop();
-  process.stdout.write(JSON.stringify({ event: 'stopped', stats }) + '\n');
-  return 0;
 }
 
 async function statsCommand(args: string[]): Promise<number> {

@@ -254,7 +254,7 @@ export function compileFilters(input: FilterInput): CompiledFilters {
           sg = { label: subnetRef.names.join('/'), out: g, in: g };
         } else {
           const subnet = r.value;
-          sg = { label: subnet.ref.names.join('/'), out: -1, in: -1 };
+          sg = { label: [...subnet.ref.names.slice(0, -1), subnet.name].join('/'), out: -1, in: -1 };
           if (subnet.networkSecurityGroup !== null) {
             const g = nsgGroupsFor(subnet.networkSecurityGroup, fieldPath(fieldPath('subnets', subnet.ref.names.join('/')), 'networkSecurityGroup'));
             sg.out = g.out;

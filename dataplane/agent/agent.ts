@@ -4,7 +4,9 @@
  * readiness wakeup. Timers (neighbor retries) run on a bounded interval.
  */
 import type { NodeConfig } from '../../control/model/node-config';
-import { compileGeneration } from '../../control/compile/generation';
+import { NodeCompiler, NodeCompileResult } from '../../control/compile/node-compiler';
+import type { DesiredState } from '../../control/model/manifests';
+import { TapflowError } from '../../control/model/errors';
 import type { Port } from '../io/port';
 import { TapPort } from '../io/tap-port';
 import { Forwarder, ForwarderOptions } from '../pipeline/forwarder';
@@ -18,6 +20,8 @@ export interface AgentOptions extends ForwarderOptions {
   batch?: number;
   /** Open ports through this instead of TAPs (tests). */
   openPort?: (name: string, tap: string, vnetHdr: boolean) => Port;
+  /** Services, endpoints, policies… to forward with from the start. */
+  state?: DesiredState | null;
 }
 
 export class Agent {
@@ -25,14 +29,23 @@ export class Agent {
   private admin: AdminServer | null = null;
   private stopped = false;
 
+  /** The last successful compile (service status, timings). */
+  lastCompile: NodeCompileResult;
+
   private constructor(
-    readonly config: NodeConfig,
+    public config: NodeConfig,
     readonly ports: Port[],
     readonly forwarder: Forwarder,
-  ) {}
+    readonly compiler: NodeCompiler,
+    first: NodeCompileResult,
+  ) {
+    this.lastCompile = first;
+  }
 
   static async start(cfg: NodeConfig, opts: AgentOptions = {}): Promise<Agent> {
-    const gen = compileGeneration(cfg, 1);
+    const compiler = new NodeCompiler();
+    const first = compiler.compile(cfg, opts.state ?? null, 1);
+    const gen = first.gen;
     const ports: Port[] = [];
     try {
       for (const pc of cfg.spec.ports) {
@@ -45,7 +58,7 @@ export class Agent {
       throw err;
     }
     const fwd = new Forwarder(ports, gen, opts);
-    const agent = new Agent(cfg, ports, fwd);
+    const agent = new Agent(cfg, ports, fwd, compiler, first);
     ports.forEach((port, i) => port.onReadable(() => fwd.poll(i)));
     agent.timer = setInterval(() => fwd.tick(), 250);
     agent.timer.unref();
@@ -58,10 +71,23 @@ export class Agent {
       this.config.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })));
   }
 
-  /** Apply a new configuration: compiled here, swapped in between batches. */
-  reconfigure(cfg: NodeConfig): void {
-    const gen = compileGeneration(cfg, this.forwarder.gen.version + 1);
-    this.forwarder.setGeneration(gen);
+  /**
+   * Apply a new desired state: compiled here, off the hot path, and swapped in as one
+   * reference (the forwarder only ever sees whole generations, between batches). Throws —
+   * leaving the running generation untouched — when it cannot be compiled or would change
+   * the set of ports (ports are opened once; a new port set needs a restart).
+   */
+  apply(cfg: NodeConfig, state: DesiredState | null, version = this.forwarder.gen.version + 1): NodeCompileResult {
+    const before = this.config.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}`).join(',');
+    const after = cfg.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}`).join(',');
+    if (before !== after) {
+      throw new TapflowError(`the port set changed (${before} → ${after}); restart the agent to open new ports`, { code: 'CONFLICT', path: 'spec.ports' });
+    }
+    const res = this.compiler.compile(cfg, state, version);
+    this.forwarder.setGeneration(res.gen);
+    this.config = cfg;
+    this.lastCompile = res;
+    return res;
   }
 
   async stop(): Promise<void> {

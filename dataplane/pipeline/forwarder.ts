@@ -43,6 +43,7 @@ import { VNET_HDR_GSO_NONE, VNET_HDR_F_NEEDS_CSUM, checkVnetHdr, checkVnetHdrAga
 import { isV4Martian, isV4Multicast, isV6LinkLocal, isV6Martian, isV6Multicast, isV6Unspecified, copyBytes } from '../wire/address';
 import { NeighborState, NeighborTable } from '../tables/neighbor-table';
 import { AffinityTable } from '../tables/affinity-table';
+import { ServiceResult } from '../tables/service-table';
 import { ConnState, FlowTable, FlowTimeouts, NAT_DST, NAT_SRC } from '../flows/flow-table';
 import { applyNat4, applyNat6, setRewrite } from '../flows/nat';
 import { ServiceVerdict } from './generation';
@@ -185,9 +186,7 @@ export class Forwarder {
     this.pendAddr6 = new Uint8Array(this.pendSlots * 16);
     this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts);
     this.affinity = opts.affinity ?? new AffinityTable(opts.affinityCapacity ?? 65536);
-    this.svcRes = opts.serviceResult ?? {
-      verdict: 0, reason: 0, family: 4, addr4: 0, addr6: new Uint8Array(16), port: 0, masquerade: false, servicePortKey: -1, backendKey: -1,
-    };
+    this.svcRes = opts.serviceResult ?? new ServiceResult();
     this.icmpRate = opts.icmpErrorsPerSecond ?? 1000;
     this.icmpTokens = this.icmpRate;
   }

@@ -10,19 +10,21 @@
  *   resolve4/6(frontend, src, ..., out)  → out.verdict Dnat/Reject/Drop + backend + masquerade
  *
  * Layout. Every frontend (ClusterIP, NodePort, LoadBalancer ingress, external IP — one per
- * family × address × protocol × port) is a 16-int record holding everything resolve needs:
- * flags (kind, family, policies), both backend pools (first backend record and count, Maglev
- * table offset and size), the LB source ranges and the session affinity timeout. A pool is a
- * contiguous run of backend records sorted by backend key (Maglev's input order), so a Maglev
- * entry is a position in the pool and backend id = pool start + position. A resolve reads one
- * frontend record, one Maglev entry and one backend record — no per-service indirection, which
- * keeps the cost flat from 10 to 10,000 services (scripts/bench-services).
+ * family × address × protocol × port) is a slot of an open-addressing table that holds the key
+ * and, right behind it, everything resolve needs (R_* below): flags (kind, family, policies),
+ * both backend pools (first backend record, count, Maglev offset and size), the LB source
+ * ranges and the session affinity timeout. The lookup's cache line is the record; a frontend id
+ * is its slot. A pool is a contiguous run of backend records sorted by backend key (Maglev's
+ * input order), so a Maglev entry is a position in the pool and backend id = start + position.
+ * A resolve therefore touches one frontend slot, one Maglev entry and one backend record — no
+ * per-service indirection, so the work is the same for 10 or 10,000 services.
  *
- *   fe record   FE_* offsets below (Int32Array, FE_STRIDE ints per frontend)
- *   maglev      one table per pool (size from MAGLEV_SIZES), entries are positions in the pool
- *   be record   addr w0..w3 (IPv4 as ::ffff:a.b.c.d), port, backend key id, flags; one record
- *               per (pool, endpoint): an endpoint in both the cluster and the local pool of a
- *               service port has two records
+ *   fe4 / fe6   frontend slots (FE4_STRIDE / FE6_STRIDE ints)
+ *   maglev16    Maglev tables of pools ≤ 65535 backends, 16-bit positions (half the cache
+ *               footprint of int32); maglev32 for larger pools. Size: MAGLEV_SIZES (≥ 100/backend)
+ *   be          backend records (BE_STRIDE ints): addr w0..w3 (IPv4 as ::ffff:a.b.c.d), port,
+ *               backend key id, flags; one per (pool, endpoint) — an endpoint in both the
+ *               cluster and the local pool of a service port has two records
  *
  * Stable ids. Flows and the affinity table outlive generations, so they never store indices
  * of this table. They store *key ids* from a shared KeyInterner: a service-port key

@@ -271,12 +271,13 @@ function prepare(buf: Uint8Array, frameOff: number, frameLen: number, hdrOff: nu
   const count = payloadLen <= mss ? 1 : Math.ceil(payloadLen / mss);
   const hdrsLen = payloadOff - frameOff;
   const segMax = hdrsLen + (payloadLen < mss ? payloadLen : mss);
+  const lastLen = hdrsLen + payloadLen - (count - 1) * mss;
 
   // the output
   if (!isIndex(outBase) || !isIndex(slotSize) || !isIndex(maxSegments)) return DropReason.GsoUnsupported;
   if (count > maxSegments || count > outLens.length) return DropReason.GsoUnsupported;
   if (slotSize < VNET_HEADER_LEN + segMax) return DropReason.GsoUnsupported;
-  const outEnd = outBase + (count - 1) * slotSize + VNET_HEADER_LEN + segMax;
+  const outEnd = outBase + (count - 1) * slotSize + VNET_HEADER_LEN + lastLen;
   if (outEnd > out.length) return DropReason.GsoUnsupported;
   if (out.buffer === buf.buffer) {
     const inLo = buf.byteOffset + (hdrOff < frameOff ? hdrOff : frameOff);

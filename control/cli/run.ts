@@ -1,0 +1,85 @@
+/**
+ * `tapflow run`: the node agent. Standalone (`--config DIR`: manifests on disk, reloaded
+ * when they change) or, with `--controller`, fed by the controller (issue #5).
+ */
+import * as fs from 'node:fs';
+import { parseNodeConfig, NodeConfig } from '../model/node-config';
+import { DesiredState, loadManifestPaths } from '../model/manifests';
+import { formatError, parse, UsageError } from './main';
+
+export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--batch N]
+
+Opens every TAP named in the NodeConfig (creating it in the current network namespace)
+and forwards between them until SIGINT/SIGTERM. Prints one JSON line {"event":"ready",...}
+when forwarding, {"event":"applied",...} after each reload, and {"event":"stopped",...} on exit.
+
+Options:
+  --node-config FILE   NodeConfig manifest (YAML or JSON), see docs/node-config.md
+  --config PATH        standalone mode: Services, EndpointSlices, ... from this file or
+                       directory (multi-document YAML / JSON); reloaded when it changes —
+                       an invalid change is reported with its field path and the running
+                       configuration stays
+  --admin-socket PATH  serve GET /stats and /healthz over HTTP on this unix socket
+  --batch N            frames per receive batch (default 64)
+  -h, --help           this help
+`;
+
+function loadState(paths: string[]): DesiredState {
+  return new DesiredState(loadManifestPaths(paths, { ignoreUnsupportedKinds: false }).filter((m) => m.kind !== 'NodeConfig'));
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    'node-config': { type: 'string' },
+    config: { type: 'string', multiple: true },
+    'admin-socket': { type: 'string' },
+    batch: { type: 'string' },
+  }, RUN_USAGE);
+  if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
+  const file = values['node-config'] as string | undefined;
+  if (!file) throw new UsageError(`--node-config is required\n\n${RUN_USAGE}`);
+  const configPaths = (values.config as unknown as string[] | undefined) ?? [];
+  const readNode = (): NodeConfig => parseNodeConfig(fs.readFileSync(file, 'utf8'), file);
+  const cfg = readNode();
+  const state = configPaths.length > 0 ? loadState(configPaths) : null;
+  const batch = values.batch !== undefined ? Number(values.batch) : undefined;
+  const { Agent } = await import('../../dataplane/agent/agent');
+  const agent = await Agent.start(cfg, { adminSocket: values['admin-socket'] as string | undefined, batch, state });
+  const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+  const serviceErrors = () => agent.lastCompile.serviceStatus.filter((s) => s.errors.length > 0);
+  emit({
+    event: 'ready', pid: process.pid, node: cfg.spec.nodeName, version: agent.forwarder.gen.version,
+    ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
+    services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(),
+  });
+
+  // Reload on change (debounced); a bad change leaves the running generation in place.
+  const watchers: fs.FSWatcher[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const reload = () => {
+    timer = null;
+    try {
+      const res = agent.apply(readNode(), configPaths.length > 0 ? loadState(configPaths) : null);
+      emit({ event: 'applied', version: res.gen.version, compileMs: +res.compileMs.toFixed(2), services: res.serviceStatus.length, serviceErrors: serviceErrors() });
+    } catch (err) {
+      emit({ event: 'rejected', version: agent.forwarder.gen.version, error: formatError(err) });
+    }
+  };
+  const schedule = () => { if (timer) clearTimeout(timer); timer = setTimeout(reload, 200); };
+  for (const p of [file, ...configPaths]) {
+    try { watchers.push(fs.watch(p, { recursive: fs.statSync(p).isDirectory() }, schedule)); } catch { /* not watchable: no reload */ }
+  }
+  process.on('SIGHUP', reload);
+
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  for (const w of watchers) w.close();
+  if (timer) clearTimeout(timer);
+  const stats = agent.stats();
+  await agent.stop();
+  emit({ event: 'stopped', stats });
+  return 0;
+}
