@@ -47,13 +47,17 @@ export async function getCommand(args: string[]): Promise<number> {
     const what = positionals[0];
     if (what === 'kinds') {
       const rows = [['KIND', 'APIVERSION', 'NAMESPACED', 'SHORTNAMES']];
-      for (const k of kinds()) rows.push([k.kind, k.apiVersion || 'ARM', String(k.namespaced), k.aliases.filter((a) => a.length <= 6).join(',')]);
+      for (const k of kinds()) rows.push([k.kind, k.apiVersion || 'ARM', String(k.namespaced), k.shortNames.join(',')]);
       process.stdout.write(formatTable(rows));
       return 0;
     }
+    const isAgents = what === 'agents' || what === 'agent';
+    const kd = isAgents ? undefined : resolveKind(what);
+    if (!isAgents && kd === undefined) throw new CliUsageError(`unknown kind "${what}"; "tapflow get kinds" lists them`);
+    if (values.namespace !== undefined && values['all-namespaces']) throw new CliUsageError('-n and -A cannot be used together');
     const client = clientFromOptions(values);
     try {
-      if (what === 'agents' || what === 'agent') {
+      if (kd === undefined) {
         const st = await client.stats();
         const agents = positionals[1] ? st.agents.filter((a) => a.node === positionals[1]) : st.agents;
         if (positionals[1] && agents.length === 0) {
@@ -63,9 +67,6 @@ export async function getCommand(args: string[]): Promise<number> {
         printAgents(agents, st.version, output);
         return 0;
       }
-      const kd = resolveKind(what);
-      if (kd === undefined) throw new CliUsageError(`unknown kind "${what}"; "tapflow get kinds" lists them`);
-      if (values.namespace !== undefined && values['all-namespaces']) throw new CliUsageError('-n and -A go not together');
       const allNs = values['all-namespaces'] === true || !kd.namespaced || (kd.arm && values.namespace === undefined);
       const ns = allNs ? '' : (values.namespace as string | undefined) ?? 'default';
       let objects: PObject[];

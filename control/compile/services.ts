@@ -25,10 +25,14 @@
  *  - Pools: cluster = ready endpoints, or when none is ready the serving+terminating ones; local
  *    (only for externalTrafficPolicy or internalTrafficPolicy Local) = the same rule over the
  *    local endpoints. Each non-empty pool gets its own Maglev table (maglevSize: ≥ 100 entries
- *    per backend). With `previous`, a pool whose backend keys are unchanged copies its Maglev
+ *    per backend; 16-bit entries unless the pool has more than 65535 backends). With `previous`, a pool whose backend keys are unchanged copies its Maglev
  *    table instead of repopulating it (same result, much cheaper).
  *  - backendStillValid: every endpoint whose serving condition is true (ready, or terminating
  *    but still serving) of the service port, whichever pool it is in.
+ *
+ * Not done (yet): topology-aware routing (endpoint hints, spec.trafficDistribution) — every
+ * usable endpoint is a candidate; FQDN slices; ClusterIP allocation (a service without
+ * clusterIPs is skipped — the API server, or tapflow's store, allocates them).
  */
 import type { EndpointSlice } from '../model/endpoint-slice';
 import { cidrContains } from '../model/node-config';

@@ -217,6 +217,13 @@ function groupOf(ref: ArmRef): string {
   return ref.id.split('/')[4] ?? '';
 }
 
+const TYPE_WORDS: Record<string, string> = {
+  'microsoft.network/networksecuritygroups': 'network security group',
+  'microsoft.network/virtualnetworks': 'virtual network',
+  'microsoft.network/virtualnetworks/subnets': 'subnet',
+  'microsoft.network/networkinterfaces': 'network interface',
+};
+
 /**
  * Resolves references to resources: by full id (case-insensitive) when both sides have one,
  * otherwise by type + names when exactly one resource has them.
@@ -242,7 +249,7 @@ export class ArmIndex<T> {
     const list = this.byKey.get(armKey(ref)) ?? [];
     if (list.length === 1) return { ok: true, value: list[0] };
     if (list.length > 1) return { ok: false, reason: `"${ref.raw}" matches ${list.length} resources of type ${ref.type} named ${ref.names.join('/')}; give the full resource id` };
-    return { ok: false, reason: `"${ref.raw}" names no ${ref.type.split('/').pop()} resource in the input` };
+    return { ok: false, reason: `"${ref.raw}" names no ${TYPE_WORDS[ref.type] ?? ref.type} in the input` };
   }
 }
 

@@ -131,8 +131,8 @@ export const CONNECTION_HELP = `Connection:
 
 /** A ControlClient from parsed CLI options. */
 export function clientFromOptions(v: Record<string, unknown>): ControlClient {
-  const address = (v.server as string | undefined) ?? process.env.TAPFLOW_SERVER ?? DEFAULT_ADDRESS;
-  const tokenFile = (v['token-file'] as string | undefined) ?? process.env.TAPFLOW_TOKEN_FILE;
+  const address = (v.server as string | undefined) || process.env.TAPFLOW_SERVER || DEFAULT_ADDRESS;
+  const tokenFile = (v['token-file'] as string | undefined) || process.env.TAPFLOW_TOKEN_FILE || undefined;
   const tls = tlsFromOptions(v);
   const timeout = v.timeout !== undefined ? Number(v.timeout) : 30;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new AddressError(`--timeout must be a positive number of seconds, got "${String(v.timeout)}"`);

@@ -163,6 +163,8 @@ export interface KindDesc {
   arm: boolean;
   /** Lower-case names a user may type: plural, singular, short names. */
   aliases: string[];
+  /** kubectl's SHORTNAMES (svc, eps, po, ...). */
+  shortNames: string[];
 }
 
 /** Kinds whose objects have no namespace (the rest are namespaced; ARM resources use the resource group). */
@@ -175,7 +177,7 @@ export function kinds(): KindDesc[] {
     const apiVersion = line.slice(0, sp);
     const kind = line.slice(sp + 1);
     const arm = apiVersion === 'ARM';
-    return { kind, apiVersion: arm ? '' : apiVersion, namespaced: arm ? true : !CLUSTER_SCOPED.has(kind), arm, aliases: aliasesOf(kind) };
+    return { kind, apiVersion: arm ? '' : apiVersion, namespaced: arm ? true : !CLUSTER_SCOPED.has(kind), arm, aliases: aliasesOf(kind), shortNames: shortNamesOf(kind) };
   });
 }
 
@@ -205,12 +207,16 @@ const SHORT: Record<string, string[]> = {
   Secret: [],
 };
 
+function shortNamesOf(kind: string): string[] {
+  return SHORT[kind] ?? SHORT[Object.keys(SHORT).find((k) => k.toLowerCase() === kind.toLowerCase()) ?? ''] ?? [];
+}
+
 function aliasesOf(kind: string): string[] {
   const short = kind.includes('/') ? kind.slice(kind.lastIndexOf('/') + 1) : kind; // ARM: networkSecurityGroups
   const l = short.toLowerCase();
   const singular = l.endsWith('ies') ? `${l.slice(0, -3)}y` : l.endsWith('s') ? l.slice(0, -1) : l;
   const plural = singular.endsWith('y') ? `${singular.slice(0, -1)}ies` : singular.endsWith('s') ? `${singular}es` : `${singular}s`;
-  const byName = SHORT[kind] ?? SHORT[Object.keys(SHORT).find((k) => k.toLowerCase() === kind.toLowerCase()) ?? ''] ?? [];
+  const byName = shortNamesOf(kind);
   return [...new Set([kind.toLowerCase(), singular, plural, ...byName])];
 }
 

@@ -108,9 +108,9 @@ t.test('corrupt tail: torn record, bad checksum, version gap — truncated with 
   const s = FileStore.open(dir);
   s.commit([svc('a', 1)], []);
   s.commit([svc('b', 2)], []);
+  const id0 = s.storeId;
   s.close();
   const jp = path.join(dir, 'journal.log');
-  const good = fs.statSync(jp).size;
 
   // 1. a torn append (no newline)
   fs.appendFileSync(jp, '0badc0de {"v":3,"t":0,"up":[');
@@ -119,7 +119,8 @@ t.test('corrupt tail: torn record, bad checksum, version gap — truncated with 
   t.equal(s2.version, 2);
   t.equal(warnings.length, 1);
   t.match(warnings[0], /corrupt journal tail.*incomplete/);
-  t.equal(fs.statSync(jp).size, good, 'torn record truncated');
+  t.equal(fs.statSync(jp).size, 0, 'torn record dropped, the rest folded into a snapshot');
+  t.not(s2.storeId, id0, 'a new store id: agents that saw the lost tail resync');
   s2.close();
 
   // 2. a full line with a bad checksum, then a valid-looking record after it: both dropped
@@ -131,7 +132,7 @@ t.test('corrupt tail: torn record, bad checksum, version gap — truncated with 
   t.equal(s2.version, 2);
   t.ok(s2.get('Service/default/a'), 'the corrupt delete was not applied');
   t.match(warnings[0], /checksum mismatch/);
-  t.equal(fs.statSync(jp).size, good);
+  t.equal(fs.statSync(jp).size, 0);
   s2.close();
 
   // 3. a correct record with a version gap

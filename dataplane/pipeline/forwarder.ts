@@ -284,7 +284,8 @@ export class Forwarder {
     }
     if (op === ARP_OP_REQUEST && spa !== tpa) {
       const route = this.gen.routes.lpm4.lookup(tpa);
-      if (this.answersFor(p, route)) {
+      const st = this.gen.services;
+      if (this.answersFor(p, route) || (p === this.gen.uplink && st !== null && st.ownsAddress4(tpa))) {
         arpRequestToReply(buf, off, a, this.gen.gatewayMac, p * 6);
         this.counters.delivered++;
         this.enqueueReply(p, off, info.frameLen);
@@ -527,7 +528,16 @@ export class Forwarder {
       const l3 = info.l3Off;
       const fe = family === 4 ? st.lookupFrontend4(info.dst4, proto, dport) : st.lookupFrontend6(buf, l3 + IPV6_DST_OFF, proto, dport);
       this.lastFrontend = fe;
-      if (fe >= 0) {
+      if (fe < 0) {
+        const res = this.svcRes;
+        if (family === 4) st.resolveMiss4(info.dst4, res); else st.resolveMiss6(buf, l3 + IPV6_DST_OFF, res);
+        if (res.verdict === ServiceVerdict.Reject) {
+          this.counters.drop(p, DropReason.ServiceRejected);
+          this.reject(p, buf, off, info);
+          return -1;
+        }
+        if (res.verdict === ServiceVerdict.Drop) { this.counters.drop(p, DropReason.ServiceDropped); return -1; }
+      } else {
         const res = this.svcRes;
         const hash = ft.hashKey();
         if (family === 4) st.resolve4(fe, info.src4, sport, gen.role[p], hash, now, this.affinity, res);
@@ -744,7 +754,9 @@ export class Forwarder {
         if (ni >= 0) this.releasePending6(p, buf, srcOff, ni);
       }
       const route = this.gen.routes.lpm6.lookup(buf, target);
-      if (dad || !this.answersFor(p, route)) { c.drop(p, DropReason.ArpIgnored); return; }
+      const st = this.gen.services;
+      const owned = p === this.gen.uplink && st !== null && st.ownsAddress6(buf, target);
+      if (dad || !(owned || this.answersFor(p, route))) { c.drop(p, DropReason.ArpIgnored); return; }
       // Reply to the soliciting address, at the MAC from its option (or the frame's source).
       const slot = this.allocLocal();
       if (slot < 0) { c.delivered++; c.generatedDropped++; return; }
@@ -938,6 +950,28 @@ export class Forwarder {
     this.flushLocal();
   }
 
+  /**
+   * Gratuitous ARP for `ip` on port q (an address tapflow starts answering for, such as a
+   * LoadBalancer IP), so neighbors update their caches at once. Off the batch path.
+   */
+  announce4(q: number, ip: number): void {
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    const len = emitArp(this.localSlab, slot, ARP_OP_REQUEST, this.gen.gatewayMac, q * 6, ip >>> 0, null, 0, ip >>> 0);
+    this.enqueueLocal(q, slot, len);
+    this.flushLocal();
+  }
+
+  /** Unsolicited neighbor advertisement for the 16-byte address at buf[off] on port q (to ff02::1). */
+  announce6(q: number, buf: Uint8Array, off: number): void {
+    const slot = this.allocLocal();
+    if (slot < 0) { this.counters.generatedDropped++; return; }
+    const allNodes = ALL_NODES_V6, allNodesMac = ALL_NODES_MAC;
+    const len = emitNeighborAdvert(this.localSlab, slot, this.gen.gatewayMac, q * 6, allNodesMac, 0, buf, off, allNodes, 0, false, false);
+    this.enqueueLocal(q, slot, len);
+    this.flushLocal();
+  }
+
   private hasPending(ni: number): boolean {
     const nt = this.neighbors, q = nt.portOf(ni);
     for (let s = 0; s < this.pendSlots; s++) {
@@ -1021,6 +1055,9 @@ export class Forwarder {
     this.localUsed = 0;
   }
 }
+
+const ALL_NODES_V6 = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+const ALL_NODES_MAC = new Uint8Array([0x33, 0x33, 0, 0, 0, 1]);
 
 function read32(b: Uint8Array, o: number): number {
   return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;

@@ -37,6 +37,9 @@ export interface ServiceStage<R extends ServiceResultLike = ServiceResultLike, A
   lookupFrontend6(buf: Uint8Array, dstOff: number, proto: number, dport: number): number;
   resolve4(fe: number, src: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: A, out: R): void;
   resolve6(fe: number, srcBuf: Uint8Array, srcOff: number, sport: number, fromRole: number, flowHash: number, now: number, affinity: A, out: R): void;
+  /** A packet to no frontend: reject (a ClusterIP on a port it lacks) or drop (unallocated service IP) or NotService. */
+  resolveMiss4(dst: number, out: R): void;
+  resolveMiss6(buf: Uint8Array, dstOff: number, out: R): void;
   ownsAddress4(ip: number): boolean;
   ownsAddress6(buf: Uint8Array, off: number): boolean;
   backendStillValid(servicePortKey: number, backendKey: number): boolean;

@@ -484,8 +484,8 @@ export class FrontendTableBuilder {
   constructor(n4: number, n6: number) {
     this.cap4 = capFor(n4);
     this.cap6 = capFor(n6);
-    this.t4 = new Int32Array(this.cap4 * FE4_STRIDE).fill(0);
-    this.t6 = new Int32Array(this.cap6 * FE6_STRIDE).fill(0);
+    this.t4 = new Int32Array(this.cap4 * FE4_STRIDE);
+    this.t6 = new Int32Array(this.cap6 * FE6_STRIDE);
     for (let i = 0; i < this.cap4; i++) this.t4[i * FE4_STRIDE + 1] = -1;
     for (let i = 0; i < this.cap6; i++) this.t6[i * FE6_STRIDE + 4] = -1;
   }

@@ -132,14 +132,21 @@ function viewOut(buf: Uint8Array): DataView {
 function copySum(src: DataView, s: number, dst: DataView, d: number, n: number): number {
   let acc = 0;
   let i = 0;
-  const n8 = n - 7;
-  while (i < n8) {
-    const a = src.getUint32(s + i, true);
-    const b = src.getUint32(s + i + 4, true);
-    dst.setUint32(d + i, a, true);
-    dst.setUint32(d + i + 4, b, true);
-    acc += a + b; // < 2^46 for 64 KiB: exact
-    i += 8;
+  const n16 = n - 15;
+  while (i < n16) {
+    // 16 bytes a round: measured faster than 8 or 32 (Node 20); the sum of four u32 is < 2^34
+    const o = s + i;
+    const q = d + i;
+    const a = src.getUint32(o, true);
+    const b = src.getUint32(o + 4, true);
+    const c = src.getUint32(o + 8, true);
+    const e = src.getUint32(o + 12, true);
+    dst.setUint32(q, a, true);
+    dst.setUint32(q + 4, b, true);
+    dst.setUint32(q + 8, c, true);
+    dst.setUint32(q + 12, e, true);
+    acc += (a + b) + (c + e); // < 2^46 for 64 KiB: exact
+    i += 16;
   }
   while (i + 1 < n) {
     const w = src.getUint16(s + i, true);
