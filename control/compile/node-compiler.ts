@@ -2,7 +2,8 @@
  * Desired state → the Generation one node forwards with. Keeps what must survive from one
  * generation to the next (the key interner that gives service ports and backends stable
  * ids, backend health, the previous service table whose unchanged Maglev tables are
- * reused), so a compile is incremental where it can be. Pure otherwise: no I/O.
+ * reused, the LoadBalancer IP allocation), so a compile is incremental where it can be.
+ * Pure otherwise: no I/O.
  */
 import type { NodeConfig } from '../model/node-config';
 import type { DesiredState } from '../model/manifests';
@@ -10,39 +11,62 @@ import type { Generation } from '../../dataplane/pipeline/generation';
 import { KeyInterner, ServiceTable } from '../../dataplane/tables/service-table';
 import { compileGeneration } from './generation';
 import { compileServices, ServiceCompileStatus } from './services';
+import { allocateLoadBalancerIPs, LbAllocationResult, LbAllocationState } from './lb-allocator';
 
 export interface NodeCompileResult {
   gen: Generation;
   services: ServiceTable;
+  /** Per input Service; LoadBalancer IP allocation errors are included in `errors`. */
   serviceStatus: ServiceCompileStatus[];
+  /** LoadBalancer IPs allocated from spec.loadBalancerPools (lb-allocator.ts); `active` false without pools. */
+  lbStatus: LbAllocationResult;
   /** Milliseconds the compile took. */
   compileMs: number;
 }
 
 export interface NodeCompilerOptions {
   balancer?: 'maglev' | 'random';
+  /** Overrides NodeConfig spec.nodePortRange. */
   nodePortRange?: { min: number; max: number };
+  /** LoadBalancer allocation to start from (restored from disk after a restart). */
+  lbState?: LbAllocationState | null;
 }
 
 export class NodeCompiler {
   readonly interner = new KeyInterner();
   private previous: ServiceTable | null = null;
+  private lbPrevious: LbAllocationState | null;
 
-  constructor(private readonly opts: NodeCompilerOptions = {}) {}
+  constructor(private readonly opts: NodeCompilerOptions = {}) {
+    this.lbPrevious = opts.lbState ?? null;
+  }
+
+  /** The current LoadBalancer allocation (what to persist). */
+  get lbState(): LbAllocationState | null {
+    return this.lbPrevious;
+  }
 
   compile(node: NodeConfig, state: DesiredState | null, version: number): NodeCompileResult {
     const t0 = performance.now();
+    const input = state ? state.services() : [];
+    const lb = allocateLoadBalancerIPs({ services: input, node, previous: this.lbPrevious });
     const { table, status } = compileServices({
-      services: state ? state.services() : [],
+      services: lb.services,
       endpointSlices: state ? state.endpointSlices() : [],
       node,
       interner: this.interner,
       previous: this.previous,
       ...(this.opts.balancer ? { balancer: this.opts.balancer } : {}),
-      ...(this.opts.nodePortRange ? { nodePortRange: this.opts.nodePortRange } : {}),
+      nodePortRange: this.opts.nodePortRange ?? node.spec.nodePortRange,
     });
+    if (lb.active) {
+      const byKey = new Map(status.map((s) => [s.key, s]));
+      for (const a of lb.allocations) if (a.errors.length > 0) byKey.get(a.service)?.errors.push(...a.errors);
+    }
     const gen = compileGeneration(node, version, table);
     this.previous = table;
-    return { gen, services: table, serviceStatus: status, compileMs: performance.now() - t0 };
+    // No desired state yet (agent start before the first push): keep the restored allocation.
+    if (state !== null && lb.active) this.lbPrevious = lb.state;
+    return { gen, services: table, serviceStatus: status, lbStatus: lb, compileMs: performance.now() - t0 };
   }
 }

@@ -497,6 +497,11 @@ t.test('conflicts: the older service keeps the frontend', async (t) => {
   const r = compile([a, b], []);
   t.equal(r.status[0].errors.length, 1, 'b-svc loses the tie');
   t.equal(r.status[1].errors.length, 0);
+  // No creationTimestamp counts as newest.
+  const c = validateService({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a-untimed', namespace: 'default' }, spec: { clusterIP: '10.96.4.3', ports: [{ port: 80 }] } });
+  const r2 = compile([c, a], []);
+  t.equal(r2.status[0].errors.length, 1, 'the service without a timestamp loses');
+  t.equal(r2.status[1].errors.length, 0);
 });
 
 t.test('status: nodePort out of range skips the service; ExternalName, headless, unallocated', async (t) => {
@@ -599,4 +604,30 @@ t.test('resolve never throws on bad frontend ids and leaves NotService', async (
   }
   table.resolve6(0, new Uint8Array(16), 0, 1, 0, 1, 0, aff, res);
   t.equal(res.verdict, ServiceVerdict.NotService, 'IPv4 frontend resolved as IPv6');
+});
+
+t.test('random inputs: resolve never throws and always yields a verdict', async (t) => {
+  const services = [
+    svc('f1', { type: 'LoadBalancer', clusterIP: '10.96.11.1', externalTrafficPolicy: 'Local', sessionAffinity: 'ClientIP', loadBalancerSourceRanges: ['0.0.0.0/1'], ports: [{ port: 80, nodePort: 30111 }] }, { status: { loadBalancer: { ingress: [{ ip: '20.11.0.1' }] } } }),
+    svc('f2', { clusterIP: '10.96.11.2', internalTrafficPolicy: 'Local', ports: [{ port: 80 }] }),
+  ];
+  const { table } = compile(services, [
+    slice('f1', 'f1-1', [{ ip: '10.244.0.2', node: 'node-a' }, { ip: '10.244.1.2', node: 'node-b', ready: false, serving: true, terminating: true }], [{ port: 8080 }]),
+    slice('f2', 'f2-1', [{ ip: '10.244.1.3', node: 'node-b' }], [{ port: 8080 }]),
+  ]);
+  const aff = new AffinityTable(64);
+  const res = new ServiceResult();
+  let x = 12345;
+  const rnd = (): number => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
+  const ids = [...table.frontendIds(), -1, table.cap4 + table.cap6, 7];
+  const counts = [0, 0, 0, 0];
+  for (let i = 0; i < 20000; i++) {
+    const fe = ids[rnd() % ids.length];
+    const buf = new Uint8Array(16).map(() => rnd() & 255);
+    if ((i & 1) === 0) table.resolve4(fe, rnd(), rnd() & 0xffff, rnd() % 3, rnd(), i, aff, res);
+    else table.resolve6(fe, buf, 0, rnd() & 0xffff, rnd() % 3, rnd(), i, aff, res);
+    counts[res.verdict]++;
+  }
+  t.equal(counts.reduce((a, b) => a + b, 0), 20000);
+  t.ok(counts[ServiceVerdict.Dnat] > 0 && counts[ServiceVerdict.Drop] > 0 && counts[ServiceVerdict.NotService] > 0, `verdicts ${counts.join('/')}`);
 });

@@ -191,16 +191,14 @@ function frontendText(ip: IP, proto: string, port: number): string {
   return ip.family === 6 ? `[${ip.text}]:${port}/${proto}` : `${ip.text}:${port}/${proto}`;
 }
 
-function olderFirst(a: Service, b: Service): number {
-  const ta = a.metadata.creationTimestamp, tb = b.metadata.creationTimestamp;
-  if (ta !== tb) {
-    if (ta === null) return 1;
-    if (tb === null) return -1;
-    const da = Date.parse(ta), db = Date.parse(tb);
-    if (!Number.isNaN(da) && !Number.isNaN(db) && da !== db) return da - db;
-    if (Number.isNaN(da) !== Number.isNaN(db)) return Number.isNaN(da) ? 1 : -1;
-  }
-  return compareCodeUnits(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`);
+/** Services oldest first: creationTimestamp (missing or unparsable = newest), then namespace/name. */
+function oldestFirst(services: readonly Service[]): Service[] {
+  const keyed = services.map((svc) => {
+    const t = svc.metadata.creationTimestamp === null ? NaN : Date.parse(svc.metadata.creationTimestamp);
+    return { svc, t: Number.isNaN(t) ? Infinity : t, name: `${svc.metadata.namespace}/${svc.metadata.name}` };
+  });
+  keyed.sort((a, b) => (a.t !== b.t ? (a.t < b.t ? -1 : 1) : compareCodeUnits(a.name, b.name)));
+  return keyed.map((k) => k.svc);
 }
 
 /** Ready endpoints, else serving+terminating ones (kube-proxy's terminating fallback). */
@@ -243,7 +241,7 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   const claimed = new Map<string, SpPlan>();
   const seen = new Set<string>();
 
-  for (const svc of [...input.services].sort(olderFirst)) {
+  for (const svc of oldestFirst(input.services)) {
     const st = statusOf.get(svc) as ServiceCompileStatus;
     const err = (path: string, message: string): void => {
       st.errors.push({ path, message });

@@ -223,6 +223,72 @@ export function cidrOverlaps(a: CIDR, b: CIDR): boolean {
   return cidrContains(short, long.family === 4 ? { family: 4, v4: long.v4, text: '' } : { family: 6, v6: (long as CIDR6).v6, text: '' });
 }
 
+/** An address as an unsigned integer (IPv4: 32 bits, IPv6: 128 bits), for range arithmetic off the hot path. */
+export function ipToBigInt(ip: IP): bigint {
+  if (ip.family === 4) return BigInt(ip.v4 >>> 0);
+  let v = 0n;
+  for (const b of ip.v6) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** The address of `family` whose integer value is `v` (0 ≤ v < 2^32 or 2^128). */
+export function bigIntToIP(family: 4 | 6, v: bigint): IP {
+  if (family === 4) {
+    const n = Number(v & 0xffffffffn);
+    return { family: 4, v4: n, text: formatIPv4(n) };
+  }
+  const b = new Uint8Array(16);
+  let x = v;
+  for (let i = 15; i >= 0; i--) {
+    b[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return { family: 6, v6: b, text: formatIPv6(b) };
+}
+
+/**
+ * An inclusive address range of one family: a load-balancer pool entry, written as a CIDR
+ * ("10.0.100.0/28") or as "first-last" ("10.0.100.10-10.0.100.20", "fd00::100:1-fd00::100:ff").
+ */
+export interface IPRange {
+  /** Canonical text as written: the CIDR, or "first-last" with canonical addresses. */
+  readonly text: string;
+  readonly family: 4 | 6;
+  /** First and last allocatable address (a CIDR leaves out its network address and the IPv4 broadcast address). */
+  readonly first: IP;
+  readonly last: IP;
+  /** The CIDR when written as one, else null. */
+  readonly cidr: CIDR | null;
+}
+
+/** True when `ip` lies inside the range (inclusive). */
+export function rangeContains(r: IPRange, ip: IP): boolean {
+  if (ip.family !== r.family) return false;
+  const v = ipToBigInt(ip);
+  return v >= ipToBigInt(r.first) && v <= ipToBigInt(r.last);
+}
+
+/** Number of addresses in the range. */
+export function rangeSize(r: IPRange): bigint {
+  return ipToBigInt(r.last) - ipToBigInt(r.first) + 1n;
+}
+
+function rangesOverlap(a: IPRange, b: IPRange): boolean {
+  return a.family === b.family && ipToBigInt(a.first) <= ipToBigInt(b.last) && ipToBigInt(b.first) <= ipToBigInt(a.last);
+}
+
+function cidrRangeOverlaps(c: CIDR, r: IPRange): boolean {
+  if (c.family !== r.family) return false;
+  const bits = c.family === 4 ? 32 : 128;
+  const lo = ipToBigInt(c.family === 4 ? { family: 4, v4: c.v4, text: '' } : { family: 6, v6: c.v6, text: '' });
+  const hi = lo + (1n << BigInt(bits - c.len)) - 1n;
+  return lo <= ipToBigInt(r.last) && ipToBigInt(r.first) <= hi;
+}
+
+function cidrHoldsRange(c: CIDR, r: IPRange): boolean {
+  return cidrContains(c, r.first) && cidrContains(c, r.last);
+}
+
 /** The address `n` positions after the network address of `c` (n small, non-negative). */
 function nthAddress(c: CIDR, n: number): IP {
   if (c.family === 4) {
@@ -320,6 +386,22 @@ export interface PortConfig {
   pod: { namespace: string; name: string } | null;
 }
 
+/** spec.loadBalancerPools: where tapflow allocates LoadBalancer IPs from (control/compile/lb-allocator.ts). */
+export interface LoadBalancerPools {
+  /** Public load balancers (services without the Azure internal annotation). */
+  external: IPRange[];
+  /** Internal load balancers (service.beta.kubernetes.io/azure-load-balancer-internal: "true"); inside spec.vnetPrefixes. */
+  internal: IPRange[];
+}
+
+/** kube-apiserver --service-node-port-range, inclusive. */
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export const DEFAULT_NODE_PORT_RANGE_TEXT = '30000-32767';
+
 export interface NodeConfigSpec {
   nodeName: string;
   nodeIPs: IP[];
@@ -336,6 +418,10 @@ export interface NodeConfigSpec {
   /** Derived: nodePortAddresses resolved to prefixes ("primary" → the primary IPs as /32, /128). */
   nodePortCIDRs: CIDR[];
   masqueradeAll: boolean;
+  /** Allowed Service nodePort values (default 30000-32767). */
+  nodePortRange: PortRange;
+  /** null: tapflow allocates no LoadBalancer IPs (services use status.loadBalancer.ingress / spec.loadBalancerIP as written). */
+  loadBalancerPools: LoadBalancerPools | null;
   networkMode: NetworkMode;
   vnetPrefixes: CIDR[];
   mtu: number;
@@ -449,8 +535,9 @@ const META_FIELDS = ['name', 'labels', 'annotations'];
 const SPEC_FIELDS = [
   'nodeName', 'nodeIPs', 'podCIDR', 'podCIDRs', 'clusterCIDRs', 'serviceCIDRs', 'nodePortAddresses',
   'masqueradeAll', 'networkMode', 'vnetPrefixes', 'mtu', 'gatewayMAC', 'defaultGateway', 'nodeRoutes',
-  'routeTables', 'ports',
+  'routeTables', 'ports', 'loadBalancerPools', 'nodePortRange',
 ];
+const LB_POOLS_FIELDS = ['external', 'internal'];
 const FAMILY_FIELDS = ['ipv4', 'ipv6'];
 const NODE_ROUTE_FIELDS = ['prefix', 'nextHop'];
 const ROUTE_TABLE_FIELDS = ['name', 'routes'];
@@ -714,6 +801,55 @@ class Checker {
   }
 }
 
+/** kube's utilnet.ParsePortRange forms: "min-max", "base+size" (base..base+size), "port". A message when invalid. */
+export function parsePortRange(text: string): PortRange | string {
+  const v = text.trim();
+  const num = /^(0|[1-9][0-9]{0,4})$/;
+  let m: RegExpExecArray | null;
+  let min: number, max: number;
+  if ((m = /^([0-9]+)-([0-9]+)$/.exec(v)) !== null && num.test(m[1]) && num.test(m[2])) {
+    min = Number(m[1]);
+    max = Number(m[2]);
+  } else if ((m = /^([0-9]+)\+([0-9]+)$/.exec(v)) !== null && num.test(m[1]) && num.test(m[2])) {
+    min = Number(m[1]);
+    max = min + Number(m[2]);
+  } else if (num.test(v)) {
+    min = max = Number(v);
+  } else {
+    return `"${text}" is not a port range; expected "min-max" like "${DEFAULT_NODE_PORT_RANGE_TEXT}" (or "base+size", or one port)`;
+  }
+  if (min < 1 || max > 65535) return `"${text}": ports must be within 1..65535`;
+  if (min > max) return `"${text}": the first port (${min}) is above the last (${max})`;
+  return { min, max };
+}
+
+/** A CIDR or "first-last" range as an IPRange, or a message saying why not. */
+export function parseIPRange(text: string): IPRange | string {
+  const dash = text.indexOf('-');
+  if (dash < 0) {
+    const r = parsePrefix(text);
+    if (!r.ok) return r.reason.replace('is not a CIDR', 'is not a CIDR nor a "first-last" range');
+    if (r.hostBitsSet) return `"${text}" is not canonical: host bits are set beyond the /${r.cidr.len} prefix; write "${r.cidr.text}"`;
+    const c = r.cidr;
+    const bits = c.family === 4 ? 32 : 128;
+    const net = ipToBigInt(c.family === 4 ? { family: 4, v4: c.v4, text: '' } : { family: 6, v6: c.v6, text: '' });
+    const size = 1n << BigInt(bits - c.len);
+    let lo = net, hi = net + size - 1n;
+    // Leave out the network address (and the IPv4 broadcast address) where the prefix has them.
+    if (c.len <= bits - 2) {
+      lo += 1n;
+      if (c.family === 4) hi -= 1n;
+    }
+    return { text: c.text, family: c.family, first: bigIntToIP(c.family, lo), last: bigIntToIP(c.family, hi), cidr: c };
+  }
+  const a = parseIP(text.slice(0, dash).trim());
+  const b = parseIP(text.slice(dash + 1).trim());
+  if (a === null || b === null) return `"${text}" is not a range: "${a === null ? text.slice(0, dash) : text.slice(dash + 1)}" is not an IPv4 or IPv6 address (expected "first-last", like "10.0.100.10-10.0.100.20")`;
+  if (a.family !== b.family) return `"${text}" mixes IPv${a.family} and IPv${b.family}; both ends must be of one family`;
+  if (ipToBigInt(a) > ipToBigInt(b)) return `"${text}": the first address is above the last`;
+  return { text: `${a.text}-${b.text}`, family: a.family, first: a, last: b, cidr: null };
+}
+
 /** Linux dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace; '%' would make the kernel pick the name. */
 function tapNameProblem(name: string): string | null {
   const bytes = Buffer.byteLength(name, 'utf8');
@@ -892,6 +1028,67 @@ function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined
   }
 
   const masqueradeAll = k.bool(s, 'masqueradeAll', P, false);
+
+  // nodePortRange (kube-apiserver --service-node-port-range: "min-max", "base+size" or one port)
+  let nodePortRange: PortRange = { min: 30000, max: 32767 };
+  const nprRaw = k.get(s, 'nodePortRange');
+  if (nprRaw !== undefined) {
+    if (typeof nprRaw !== 'string') k.type(at('nodePortRange'), `a string (a port range like "${DEFAULT_NODE_PORT_RANGE_TEXT}")`, nprRaw);
+    else {
+      const r = parsePortRange(nprRaw);
+      if (typeof r === 'string') k.invalid(at('nodePortRange'), r);
+      else nodePortRange = r;
+    }
+  }
+
+  // loadBalancerPools
+  let loadBalancerPools: LoadBalancerPools | null = null;
+  const poolEntries: { r: IPRange; path: string; internal: boolean }[] = [];
+  const lbpRaw = k.get(s, 'loadBalancerPools');
+  if (lbpRaw !== undefined) {
+    const o = k.object(lbpRaw, at('loadBalancerPools'), LB_POOLS_FIELDS, 'an object {external, internal} of address lists');
+    if (o !== null) {
+      loadBalancerPools = { external: [], internal: [] };
+      for (const kind of ['external', 'internal'] as const) {
+        const lp = fieldPath(at('loadBalancerPools'), kind);
+        k.list(o, kind, at('loadBalancerPools'), 'CIDRs or "first-last" address ranges', null)?.forEach((v, i) => {
+          const p = fieldPath(lp, i);
+          if (typeof v !== 'string') {
+            k.type(p, 'a string (a CIDR like "10.0.100.0/28" or a range like "10.0.100.10-10.0.100.20")', v);
+            return;
+          }
+          const r = parseIPRange(v);
+          if (typeof r === 'string') {
+            k.invalid(p, r);
+            return;
+          }
+          const badFirst = unicastProblem(r.first, false);
+          const badLast = badFirst === null ? unicastProblem(r.last, false) : null;
+          if (badFirst !== null || badLast !== null) {
+            k.invalid(p, `${r.text}: ${badFirst !== null ? r.first.text : r.last.text} ${badFirst ?? badLast}; load-balancer addresses must be unicast`);
+            return;
+          }
+          const other = poolEntries.find((x) => rangesOverlap(x.r, r));
+          if (other !== undefined) {
+            k.invalid(p, `${r.text} overlaps ${other.path} (${other.r.text}); an address belongs to one pool entry`);
+            return;
+          }
+          for (const [list, name] of [[clusterCIDRs, 'clusterCIDRs'], [podCIDRs, 'podCIDRs'], [serviceCIDRs, 'serviceCIDRs']] as const) {
+            for (const c of list) {
+              if (cidrRangeOverlaps(c.c, r)) k.invalid(p, `${r.text} overlaps ${name === 'podCIDRs' ? podRefPath(c) : at(name, c.i)} (${c.c.text}); load-balancer addresses must not be pod or service addresses`);
+            }
+          }
+          const nip = nodeIPs.find((x) => rangeContains(r, x.ip));
+          if (nip !== undefined) k.invalid(p, `${r.text} contains the node IP ${nip.ip.text} (${at('nodeIPs', nip.i)}); leave it out (write a "first-last" range)`);
+          if (kind === 'internal' && !vnetPrefixes.some((x) => cidrHoldsRange(x.c, r))) {
+            k.invalid(p, `${r.text} is not inside spec.vnetPrefixes (${vnetPrefixes.map((x) => x.c.text).join(', ') || 'none configured'}); an internal load balancer's frontend is a VNet address`);
+          }
+          poolEntries.push({ r, path: p, internal: kind === 'internal' });
+          loadBalancerPools?.[kind].push(r);
+        });
+      }
+    }
+  }
 
   // mtu
   let mtu = 1500;
@@ -1142,6 +1339,15 @@ function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined
     }
   }
 
+  // Load-balancer pools must not hold pod addresses or the VNet gateway.
+  for (const pe of poolEntries) {
+    for (const a of addrOwners) if (rangeContains(pe.r, a.ip)) k.invalid(pe.path, `${pe.r.text} contains the pod address ${a.ip.text} (${a.path})`);
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const g = defaultGateway[fam];
+      if (g !== null && rangeContains(pe.r, g)) k.invalid(pe.path, `${pe.r.text} contains the default gateway ${g.text} (${at('defaultGateway', undefined, fam)})`);
+    }
+  }
+
   // IPv6 needs MTU ≥ 1280 (RFC 8200 section 5).
   const hasV6 = nodeIPs.some((x) => x.ip.family === 6) || addrOwners.some((x) => x.ip.family === 6);
   if (hasV6 && mtu < 1280) k.invalid(at('mtu'), `${mtu} is below 1280, the IPv6 minimum link MTU (RFC 8200); IPv6 is configured`);
@@ -1161,6 +1367,8 @@ function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined
       nodePortAddresses,
       nodePortCIDRs,
       masqueradeAll,
+      nodePortRange,
+      loadBalancerPools,
       networkMode,
       vnetPrefixes: vnetPrefixes.map((x) => x.c),
       mtu,

@@ -21,6 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, TapflowError } from '../model/errors';
 import { FileStore, ObjectInput } from '../store/file-store';
 import { clientChannelOptions } from './control-client';
+import { ServerCode } from './errors';
 import { BatchIssue, BatchValidationError, Manifest, issuesOf, keyOf, manifestOfText } from './model-adapter';
 import {
   PErrorDetail, PObject, PObjectRef, PSyncRequest, PSyncResponse, services, toErrorDetail,
@@ -263,7 +264,7 @@ export class AgentSyncClient extends EventEmitter {
       if (this.call === call) call.write(this.request({ type: 'NACK', version: p.version, nonce: p.nonce, error: detail }));
     };
     if (p.type === 'DELTA' && (p.base !== this.version || p.storeId !== this.storeId)) {
-      nack(new TapflowError(`delta from version ${p.base} of store ${p.storeId}, but this agent runs version ${this.version} of store ${this.storeId || '(none)'}`, { code: ErrorCode.CONFLICT }));
+      nack(new TapflowError(`delta from version ${p.base} of store ${p.storeId}, but this agent runs version ${this.version} of store ${this.storeId || '(none)'}`, { code: ServerCode.RESYNC }));
       return;
     }
     // The next configuration: parse only what is new.

@@ -8,7 +8,7 @@
  * last ACKed. One push is in flight per agent: commits arriving meanwhile coalesce into the next
  * push (kube-proxy's "mark dirty, sync later"). A NACKed version is never resent; the next push
  * waits for a newer version and is computed from the agent's ACKed version, so the agent never
- * has to undo anything. NACK with code CONFLICT (the agent's base does not match) forces a
+ * has to undo anything. NACK with code RESYNC (the agent's base does not match) forces a
  * SNAPSHOT. Large pushes are split into chunks of at most `chunkBytes` of object text, sent with
  * backpressure; the agent applies on the chunk marked `last`.
  *
@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, TapflowError } from '../model/errors';
 import type { CommitResult, FileStore, StoredObject } from '../store/file-store';
-import { ServerError } from './errors';
+import { ServerCode, ServerError } from './errors';
 import {
   PAgentStatus, PErrorDetail, PObject, PObjectRef, PSyncRequest, PSyncResponse, toServiceError,
 } from './proto';
@@ -41,6 +41,7 @@ export interface AgentHubOptions {
 interface InFlight {
   nonce: string;
   version: number;
+  type: 'SNAPSHOT' | 'DELTA';
 }
 
 interface PendingQuery {
@@ -280,13 +281,14 @@ export class AgentHub {
       case 'NACK': {
         if (s.inFlight === null || msg.nonce !== s.inFlight.nonce) return;
         const v = s.inFlight.version;
+        const wasDelta = s.inFlight.type === 'DELTA';
         s.inFlight = null;
         s.record.nacks++;
         s.record.lastError = msg.error ?? { code: ErrorCode.INTERNAL, message: 'NACK without an error', path: '', issues: [] };
         s.record.lastErrorVersion = v;
         this.log('agent-nack', { node: s.record.node, version: v, code: s.record.lastError.code, path: s.record.lastError.path, message: s.record.lastError.message });
-        if (s.record.lastError.code === ErrorCode.CONFLICT) {
-          s.needSnapshot = true; // the agent's base is not what we thought: start over
+        if (s.record.lastError.code === ServerCode.RESYNC && wasDelta) {
+          s.needSnapshot = true; // the agent's base is not what we thought: start over (once: snapshots have no base)
         } else {
           s.nacked = Math.max(s.nacked, v);
         }
@@ -343,7 +345,7 @@ export class AgentHub {
     }
     s.needSnapshot = false;
     const nonce = randomBytes(8).toString('hex');
-    s.inFlight = { nonce, version };
+    s.inFlight = { nonce, version, type: push.type };
     s.record.sentVersion = version;
     void this.send(s, push.type, version, nonce, push.base, push.upserts, push.removes);
   }

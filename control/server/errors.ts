@@ -18,6 +18,8 @@ export const ServerCode = {
   FAILED_PRECONDITION: 'FAILED_PRECONDITION',
   /** The agent does not implement the relayed query. */
   UNIMPLEMENTED: 'UNIMPLEMENTED',
+  /** Sync: a delta's base is not the agent's running version; the controller answers with a snapshot. */
+  RESYNC: 'RESYNC',
 } as const;
 
 const STATUS: Record<string, number> = {
@@ -27,6 +29,7 @@ const STATUS: Record<string, number> = {
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   UNIMPLEMENTED: 12,
+  RESYNC: 10,
 };
 
 /** gRPC status for a model ErrorCode or a ServerCode. */

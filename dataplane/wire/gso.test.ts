@@ -6,6 +6,10 @@
  * Fuzz seed and count: GSO_FUZZ_SEED=123 GSO_FUZZ_ITERATIONS=1000000.
  */
 import t from 'tap';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { TapPort } from '../io/tap-port';
 import { DropReason } from '../pipeline/drop-reason';
 import { buildFrame, buildVnetHdr, inSlot, Ipv6ExtSpec } from './build';
 import { fold, ipv4HeaderChecksumOk, l4Checksum4, l4Checksum6, pseudoSum4, pseudoSum6, sumRange, finish } from './checksum';
@@ -531,3 +535,178 @@ t.test(`fuzz: ${ITERATIONS} lying vnet headers, frames, FrameInfo and output par
   t.ok(segmented > ITERATIONS / 20, `segmented ${segmented} of ${ITERATIONS}`);
   t.comment(`results: ${[...counts].map(([k, v]) => `${k > 0 ? 'ok' : k}=${v}`).join(' ')}`);
 });
+
+// -------------------------------------------------------------------------------- live kernel
+
+const canRunLive = process.getuid?.() === 0 && fs.existsSync('/dev/net/tun');
+const LIVE_TIMEOUT_MS = 10_000;
+const OUR_MAC = '02:00:00:97:00:01';
+const OUR_IP = '10.97.0.1';
+const NS_IP = '10.97.0.2';
+
+/** argv: ip, port, bytes to send, bytes to expect — sends a pattern on connect, prints {got, sha} of what it read. */
+const TCP_PEER = `
+const [ip, port, n, m] = [process.argv[1], +process.argv[2], +process.argv[3], +process.argv[4]];
+const crypto = require('crypto');
+const data = Buffer.alloc(n); for (let i = 0; i < n; i++) data[i] = (i * 7 + 3) & 255;
+const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+require('net').createServer((c) => {
+  c.on('error', () => {});
+  c.write(data);
+  const h = crypto.createHash('sha256'); let got = 0;
+  c.on('data', (d) => { h.update(d); got += d.length; if (got >= m) done({ got, sha: h.digest('hex') }); });
+}).listen(port, ip, () => console.log('ready'));
+setTimeout(() => done({ got: -1 }), 8000);`;
+
+/** argv: ip, port, datagrams — prints [{len, sha}] of what arrived. */
+const UDP_PEER = `
+const [ip, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
+const crypto = require('crypto');
+const got = [];
+const done = () => { console.log(JSON.stringify(got)); process.exit(0); };
+const s = require('dgram').createSocket('udp4');
+s.on('message', (m) => { got.push({ len: m.length, sha: crypto.createHash('sha256').update(m).digest('hex') }); if (got.length === n) done(); });
+s.bind(port, ip, () => console.log('ready'));
+setTimeout(done, 4000);`;
+
+function nsChild(ns: string, script: string, args: string[], children: ChildProcess[]): { ready: Promise<void>; done: Promise<string> } {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { timeout: LIVE_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  let markReady = (): void => {};
+  const ready = new Promise<void>((r) => (markReady = r));
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready\n')) markReady(); });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<string>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').pop() ?? '') : reject(new Error(`child exited ${code}: ${err}`))));
+  });
+  done.catch(() => markReady());
+  return { ready, done };
+}
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+t.test('live: a kernel TSO super-frame segmented; our segments accepted by kernel TCP and UDP', { skip: canRunLive ? false : 'needs root and /dev/net/tun' }, async (t) => {
+  const run = (cmd: string, args: string[]): string =>
+    execFileSync(cmd, args, { timeout: LIVE_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const children: ChildProcess[] = [];
+  const port = TapPort.open('tfg' + randomBytes(3).toString('hex'), { vnetHdr: true, batch: 16 });
+  const ns = `tfg-${process.pid}-${randomBytes(3).toString('hex')}`;
+  t.teardown(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    port.close();
+    try { run('ip', ['netns', 'del', ns]); } catch { /* gone */ }
+  });
+  run('ip', ['netns', 'add', ns]);
+  try { run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']); } catch { /* no IPv6 */ }
+  run('ip', ['link', 'set', port.name, 'netns', ns]);
+  run('ip', ['-n', ns, 'addr', 'add', `${NS_IP}/24`, 'dev', port.name]);
+  run('ip', ['-n', ns, 'link', 'set', port.name, 'up']);
+  run('ip', ['-n', ns, 'neigh', 'replace', OUR_IP, 'lladdr', OUR_MAC, 'dev', port.name, 'nud', 'permanent']);
+  const tapMac = run('ip', ['-n', ns, '-br', 'link', 'show', port.name]).trim().split(/\s+/)[2];
+
+  // every received frame, with its 10-byte vnet header in front
+  const frames: Uint8Array[] = [];
+  let wake: (() => void) | null = null;
+  port.onReadable(() => {
+    const rx = port.rx;
+    for (let n = port.receive(); n > 0; n = port.receive()) {
+      for (let i = 0; i < n; i++) frames.push(rx.slab.slice(rx.offsets[i] - 10, rx.offsets[i] + rx.lengths[i]));
+    }
+    wake?.();
+  });
+  const take = async (what: string, match: (f: Uint8Array) => boolean): Promise<Uint8Array> => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const i = frames.findIndex((f) => match(f.subarray(10)));
+      if (i >= 0) return frames.splice(i, 1)[0];
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${frames.length} other frames)`);
+      await new Promise<void>((r) => { const tm = setTimeout(r, 100); wake = () => { clearTimeout(tm); r(); }; });
+      wake = null;
+    }
+  };
+  const fi = new FrameInfo();
+  const isTcpFrom = (f: Uint8Array, sport: number): boolean =>
+    parseFrame(f, 0, f.length, fi) === DropReason.None && fi.l4Proto === 6 && fi.srcPort === sport;
+  const send = (frame: Uint8Array): void => {
+    const slab = new Uint8Array(10 + frame.length);
+    slab.set(frame, 10);
+    t.equal(port.send(slab, Uint32Array.of(10), Uint32Array.of(frame.length), 1, false), 1);
+  };
+  const tcp = (seq: number, ack: number, flags: number, payload?: Uint8Array, opts?: number[]): Uint8Array => buildFrame({
+    srcMac: OUR_MAC, dstMac: tapMac, ip: { version: 4, src: OUR_IP, dst: NS_IP, df: true, id: 7 },
+    l4: { proto: 'tcp', sport: 40000, dport: 8080, seq, ack, flags, window: 65535, tcpOptions: opts, payload },
+  });
+
+  // --- kernel → us: the kernel's first flight arrives as a TSO super-frame
+  const UPLOAD = 30000;
+  const peer = nsChild(ns, TCP_PEER, [NS_IP, '8080', '60000', String(UPLOAD)], children);
+  await peer.ready;
+  const ISS = 0x10000000;
+  send(tcp(ISS, 0, 0x02, undefined, [2, 4, 0x05, 0xb4]));
+  const synAck = (await take('SYN-ACK', (f) => isTcpFrom(f, 8080) && (f[47] & 0x12) === 0x12)).subarray(10);
+  const serverIss = u32(synAck, 38);
+  send(tcp(ISS + 1, serverIss + 1, ACK));
+  const gso = await take('TSO super-frame', (f) => isTcpFrom(f, 8080) && f.length > 1514);
+  const gsoInfo = new FrameInfo();
+  t.equal(parseFrame(gso, 10, gso.length - 10, gsoInfo), DropReason.None);
+  const gsoSize = gso[4] | (gso[5] << 8);
+  t.equal(gso[1] & 0x7f, VNET_HDR_GSO_TCPV4, 'kernel sent gso_type TCPV4');
+  t.comment(`kernel super-frame: vnet ${Buffer.from(gso.subarray(0, 10)).toString('hex')} (hdr_len ${gso[2] | (gso[3] << 8)}, gso_size ${gsoSize}), ${gso.length - 10} bytes`);
+  const thl = (gso[10 + 34 + 12] >>> 4) << 2;
+  const kernelPayload = gso.slice(10 + 34 + thl, 10 + 14 + gsoInfo.l3Len);
+  const seq0 = u32(gso, 10 + 34 + 4);
+  const expect = new Uint8Array(kernelPayload.length);
+  for (let i = 0; i < expect.length; i++) expect[i] = ((seq0 - serverIss - 1 + i) * 7 + 3) & 255;
+  t.equal(Buffer.compare(kernelPayload, expect), 0, 'super-frame payload is the peer\'s byte stream');
+  const kf: Super = { buf: gso, off: 10, len: gso.length - 10, hdrOff: 0, info: gsoInfo, payload: kernelPayload, proto: 6, version: 4 };
+  const ko = segment(kf);
+  t.equal(ko.n, Math.ceil(kernelPayload.length / gsoSize), `segmented into ${ko.n}`);
+  t.same(verifySegments(kf, ko, gsoSize), [], 'every segment of the kernel\'s super-frame valid');
+
+  // --- us → kernel: a TSO super-frame of ours, segmented, into the kernel's TCP
+  const upload = pattern(UPLOAD, 99);
+  const mine = superFrameFrom(tcp(ISS + 1, serverIss + 1, ACK | PSH, upload), VNET_HDR_GSO_TCPV4, 1400);
+  const mo = segment(mine);
+  t.equal(mo.n, Math.ceil(UPLOAD / 1400));
+  const offsets = new Uint32Array(mo.n);
+  for (let i = 0; i < mo.n; i++) offsets[i] = i * SLOT + 10;
+  t.equal(port.send(mo.out, offsets, mo.lens, mo.n, true), mo.n, 'segments written (zeroed vnet headers)');
+  t.same(JSON.parse(await peer.done), { got: UPLOAD, sha: sha256(upload) }, 'kernel TCP received our byte stream intact');
+
+  // --- USO and UFO into a kernel UDP socket
+  const uso = pattern(5000, 5);
+  const udpPeer = nsChild(ns, UDP_PEER, [NS_IP, '9000', '6'], children);
+  await udpPeer.ready;
+  const udpFrame = (payload: Uint8Array): Uint8Array => buildFrame({
+    srcMac: OUR_MAC, dstMac: tapMac, ip: { version: 4, src: OUR_IP, dst: NS_IP, id: 99 },
+    l4: { proto: 'udp', sport: 5555, dport: 9000, payload },
+  });
+  const uo = segment(superFrameFrom(udpFrame(uso), VNET_HDR_GSO_UDP_L4, 1200));
+  const big = pattern(3992, 6);
+  const fo = segment(superFrameFrom(udpFrame(big), VNET_HDR_GSO_UDP, 1480));
+  t.equal(uo.n, 5);
+  t.equal(fo.n, 3);
+  t.equal(port.send(uo.out, offsets.subarray(0, uo.n), uo.lens, uo.n, true), uo.n);
+  t.equal(port.send(fo.out, offsets.subarray(0, fo.n), fo.lens, fo.n, true), fo.n);
+  const want = [0, 1, 2, 3, 4].map((i) => uso.subarray(i * 1200, Math.min(5000, (i + 1) * 1200)));
+  want.push(big);
+  t.same(JSON.parse(await udpPeer.done), want.map((w) => ({ len: w.length, sha: sha256(w) })), 'USO datagrams and the reassembled UFO datagram arrived intact');
+});
+
+/** Turn a complete frame (valid checksums) into a super-frame: partial checksum + vnet header in a slot. */
+function superFrameFrom(frame: Uint8Array, gsoType: number, mss: number): Super {
+  const slot = inSlot(frame);
+  const info = new FrameInfo();
+  if (parseFrame(slot.buf, slot.off, slot.len, info) !== DropReason.None) throw new Error('superFrameFrom: does not parse');
+  const proto = info.l4Proto;
+  const csumOff = proto === 6 ? 16 : 6;
+  const partial = fold(pseudoSum4(info.src4, info.dst4, proto, info.l4Len));
+  slot.buf[info.l4Off + csumOff] = partial >>> 8;
+  slot.buf[info.l4Off + csumOff + 1] = partial & 0xff;
+  const l4h = proto === 6 ? (slot.buf[info.l4Off + 12] >>> 4) << 2 : 8;
+  emitVnetHdr(slot.buf, slot.hdrOff, VNET_HDR_F_NEEDS_CSUM, gsoType, info.l4Off + l4h - slot.off, mss, info.l4Off - slot.off, csumOff);
+  return { ...slot, info, payload: slot.buf.slice(info.l4Off + l4h, info.l3Off + info.l3Len), proto, version: 4 };
+}

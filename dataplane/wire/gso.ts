@@ -5,10 +5,12 @@
  * tcp_gso_segment / __udp_gso_segment / udp4_ufo_fragment + inet_gso_segment /
  * ipv6_gso_segment, done once over a flat buffer.
  *
- * Hand-written because it is the hot path: plain functions, byte arithmetic, no
- * allocation (two DataViews are cached per slab, so a new slab costs one view once), no
- * exceptions. Everything is validated before the first byte is written; afterwards no
- * read or write can leave the input frame or the output slots.
+ * Hand-written because it is the hot path: plain functions, no allocation (a DataView
+ * over the last input and the last output slab is cached: a new slab costs one view,
+ * once), no exceptions. Payload bytes are copied and summed in one pass, 32 bits at a
+ * time; header checksums come from sums precomputed once per super-frame. Everything is
+ * validated before the first byte is written; afterwards no read or write can leave the
+ * input frame or the output slots.
  *
  * Input: the frame at buf[frameOff, frameOff+frameLen) with its virtio_net_hdr at
  * buf[hdrOff..+10) (see vnet-hdr.ts) and `info` = parseFrame(buf, frameOff, frameLen).
@@ -23,7 +25,8 @@
  * slot + 10, its length (from the Ethernet header) in outLens[i]. Same layout as a
  * port's receive slab (io/port.ts).
  *
- * Per type (gso_type, ECN bit 0x80 accepted with TCP; Linux keeps CWR on the first segment only anyway):
+ * Per gso_type (the ECN bit 0x80 is accepted; CWR stays on the first segment only either
+ * way, as in Linux):
  * - TCPV4 / TCPV6: headers copied (L2, IP incl. options / extension headers, TCP incl.
  *   options); IPv4 Total Length, Identification = ID + i (mod 2^16, as Linux does without
  *   SKB_GSO_TCP_FIXEDID), Header Checksum; IPv6 Payload Length; TCP Sequence Number +
@@ -100,14 +103,16 @@ function isIndex(x: number): boolean {
   return (x | 0) === x && x >= 0;
 }
 
-// DataViews over the last input / output arrays (the slabs are long-lived).
+// DataViews over the last input / output arrays: slabs are long-lived, so a view is made
+// once per slab. Recreated when the array's length changed (a length-tracking view on a
+// resized buffer), so the view always covers what the bounds checks allowed.
 let inArr: Uint8Array | null = null;
 let inView: DataView = new DataView(new ArrayBuffer(0));
 let outArr: Uint8Array | null = null;
 let outView: DataView = new DataView(new ArrayBuffer(0));
 
 function viewIn(buf: Uint8Array): DataView {
-  if (buf !== inArr) {
+  if (buf !== inArr || inView.byteLength !== buf.byteLength) {
     inView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     inArr = buf;
   }
@@ -115,7 +120,7 @@ function viewIn(buf: Uint8Array): DataView {
 }
 
 function viewOut(buf: Uint8Array): DataView {
-  if (buf !== outArr) {
+  if (buf !== outArr || outView.byteLength !== buf.byteLength) {
     outView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     outArr = buf;
   }
@@ -162,9 +167,11 @@ function copySum(src: DataView, s: number, dst: DataView, d: number, n: number):
   return ((f & 0xff) << 8) | (f >>> 8);
 }
 
-/** Copy n bytes src[s..] → dst[d..] (small: headers). */
-function copyBytes(src: Uint8Array, s: number, dst: Uint8Array, d: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[d + i] = src[s + i];
+/** Copy n bytes src[s..] → dst[d..] (headers: 4 bytes a step). */
+function copyHeaders(src: DataView, s: number, dst: DataView, d: number, n: number): void {
+  let i = 0;
+  for (; i + 3 < n; i += 4) dst.setUint32(d + i, src.getUint32(s + i, true), true);
+  for (; i < n; i++) dst.setUint8(d + i, src.getUint8(s + i));
 }
 
 function get16(b: Uint8Array, p: number): number {
@@ -319,7 +326,12 @@ function checkIpv6Chain(buf: Uint8Array, l3: number, l4: number): DropReason {
   return p === l4 ? DropReason.None : DropReason.VnetHdrBad;
 }
 
-/** TCPV4 / TCPV6 / UDP_L4 (prepare() passed). */
+/**
+ * TCPV4 / TCPV6 / UDP_L4 (prepare() passed). Checksums from sums precomputed over the
+ * header words that stay the same (RFC 1071: the sum is over 16-bit words in any
+ * order), plus the words that change per segment: IPv4 Total Length and
+ * Identification; TCP Sequence Number and the Data Offset/Flags word; UDP Length.
+ */
 function segmentL4(buf: Uint8Array, src: DataView, frameOff: number, info: FrameInfo, out: Uint8Array, dst: DataView,
   outBase: number, slotSize: number, outLens: Uint32Array, udp: boolean): void {
   const count = sCount, mss = sMss, hdrsLen = sHdrsLen, l4h = sL4HdrLen, payloadOff = sPayloadOff;
@@ -336,39 +348,55 @@ function segmentL4(buf: Uint8Array, src: DataView, frameOff: number, info: Frame
     ? pseudoSum4(src.getUint32(l3 + IP4_SRC), src.getUint32(l3 + IP4_DST), proto, 0)
     : pseudoSum6(buf, l3 + IP6_SRC, l3 + IP6_DST, proto, 0);
   const id0 = v4 ? get16(buf, l3 + IP4_IDENT) : 0;
+  // IPv4 header without Total Length, Identification, Header Checksum
+  const ipSum = v4
+    ? sumRange(buf, l3, IP4_TOTAL_LEN, 0) + sumRange(buf, l3 + IP4_FLAGS_FRAG, IP4_CHECKSUM - IP4_FLAGS_FRAG, 0) +
+      sumRange(buf, l3 + IP4_CHECKSUM + 2, ipHdrLen - IP4_CHECKSUM - 2, 0)
+    : 0;
+  // TCP header without Sequence Number, Data Offset/Flags, Checksum; UDP: the ports
+  const l4Sum = udp
+    ? sumRange(buf, l4, UDP_LENGTH, 0)
+    : sumRange(buf, l4, TCP_SEQ, 0) + sumRange(buf, l4 + TCP_SEQ + 4, TCP_DATA_OFF - TCP_SEQ - 4, 0) +
+      sumRange(buf, l4 + TCP_FLAGS + 1, TCP_CHECKSUM - TCP_FLAGS - 1, 0) +
+      sumRange(buf, l4 + TCP_CHECKSUM + 2, l4h - TCP_CHECKSUM - 2, 0);
   const seq0 = udp ? 0 : src.getUint32(l4 + TCP_SEQ);
+  const offWord = udp ? 0 : buf[l4 + TCP_DATA_OFF] << 8;
   const flags0 = udp ? 0 : buf[l4 + TCP_FLAGS];
 
   let slot = outBase;
   for (let i = 0; i < count; i++, slot += slotSize) {
-    for (let k = 0; k < VNET_HEADER_LEN; k++) out[slot + k] = 0;
+    dst.setUint32(slot, 0);
+    dst.setUint32(slot + 4, 0);
+    dst.setUint16(slot + 8, 0);
     const eth = slot + VNET_HEADER_LEN;
-    copyBytes(buf, frameOff, out, eth, hdrsLen);
+    copyHeaders(src, frameOff, dst, eth, hdrsLen);
     const n = i === last ? sPayloadLen - i * mss : mss;
     const paySum = copySum(src, payloadOff + i * mss, dst, eth + hdrsLen, n);
     const segL4Len = l4h + n;
     const ip = eth + ipRel;
     if (v4) {
-      put16(out, ip + IP4_TOTAL_LEN, ipHdrLen + segL4Len);
-      put16(out, ip + IP4_IDENT, (id0 + i) & 0xffff);
-      put16(out, ip + IP4_CHECKSUM, ipv4HeaderChecksum(out, ip, ipHdrLen));
+      const total = ipHdrLen + segL4Len;
+      const id = (id0 + i) & 0xffff;
+      dst.setUint16(ip + IP4_TOTAL_LEN, total);
+      dst.setUint16(ip + IP4_IDENT, id);
+      dst.setUint16(ip + IP4_CHECKSUM, finish(ipSum + total + id));
     } else {
-      put16(out, ip + IP6_PAYLOAD_LEN, ipHdrLen - IP6_HEADER + segL4Len);
+      dst.setUint16(ip + IP6_PAYLOAD_LEN, ipHdrLen - IP6_HEADER + segL4Len);
     }
     const th = eth + l4Rel;
     if (udp) {
-      put16(out, th + UDP_LENGTH, segL4Len);
-      put16(out, th + UDP_CHECKSUM, 0);
-      const c = finish(sumRange(out, th, UDP_HEADER, pseudo + segL4Len + paySum));
-      put16(out, th + UDP_CHECKSUM, c === 0 ? 0xffff : c);
+      dst.setUint16(th + UDP_LENGTH, segL4Len);
+      const c = finish(pseudo + segL4Len + l4Sum + segL4Len + paySum);
+      dst.setUint16(th + UDP_CHECKSUM, c === 0 ? 0xffff : c);
     } else {
-      dst.setUint32(th + TCP_SEQ, (seq0 + i * mss) >>> 0);
+      const seq = (seq0 + i * mss) >>> 0;
       let f = flags0;
       if (i !== last) f &= ~TCP_FIN_PSH;
       if (i !== 0) f &= ~TCP_CWR;
+      dst.setUint32(th + TCP_SEQ, seq);
       out[th + TCP_FLAGS] = f;
-      put16(out, th + TCP_CHECKSUM, 0);
-      put16(out, th + TCP_CHECKSUM, finish(sumRange(out, th, l4h, pseudo + segL4Len + paySum)));
+      dst.setUint16(th + TCP_CHECKSUM,
+        finish(pseudo + segL4Len + l4Sum + (seq >>> 16) + (seq & 0xffff) + (offWord | f) + paySum));
     }
     outLens[i] = hdrsLen + n;
   }
@@ -389,9 +417,11 @@ function segmentUfo(buf: Uint8Array, src: DataView, frameOff: number, info: Fram
   let sum = 0;
   let slot = outBase;
   for (let i = 0; i < count; i++, slot += slotSize) {
-    for (let k = 0; k < VNET_HEADER_LEN; k++) out[slot + k] = 0;
+    dst.setUint32(slot, 0);
+    dst.setUint32(slot + 4, 0);
+    dst.setUint16(slot + 8, 0);
     const eth = slot + VNET_HEADER_LEN;
-    copyBytes(buf, frameOff, out, eth, hdrsLen);
+    copyHeaders(src, frameOff, dst, eth, hdrsLen);
     const n = i === last ? dgramLen - i * mss : mss;
     sum += copySum(src, payloadOff + i * mss, dst, eth + hdrsLen, n);
     const ip = eth + ipRel;
