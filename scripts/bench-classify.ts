@@ -24,6 +24,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { validateNodeConfig } from '../control/model/node-config';
 import { NetworkInterface, NetworkSecurityGroup, VirtualNetwork, validateNetworkInterface, validateNetworkSecurityGroup, validateVirtualNetwork } from '../control/model/nsg';
 import { NetworkPolicy, validateNetworkPolicy } from '../control/model/network-policy';
@@ -304,7 +305,18 @@ function compileMs(input: FilterInput, runs: number): number {
   return times[Math.floor(times.length / 2)];
 }
 
-function main(): void {
+/** Count garbage collections while `fn` runs (the hot path must not allocate). */
+async function gcsDuring(fn: () => void): Promise<number> {
+  let n = 0;
+  const obs = new PerformanceObserver((list) => (n += list.getEntries().length));
+  obs.observe({ entryTypes: ['gc'] });
+  fn();
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  return n;
+}
+
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const arg = (name: string, dflt: string): string => {
     const i = args.indexOf(name);
@@ -329,6 +341,8 @@ function main(): void {
   // Allowed flows only: every NSG stage and both policy stages run to the end — the fair ratio.
   const aLarge = rate(tLarge, allowedFlows(tLarge, 11), seconds);
   const aSmall = rate(tSmall, allowedFlows(tSmall, 11), seconds);
+  let gcRun = { perSec: 0, ns: 0, allowedShare: 0 };
+  const gcs = await gcsDuring(() => (gcRun = rate(tLarge, flows, seconds)));
   const naive = naiveRate(tLarge, flows, Math.min(seconds, 1));
   const cNsg = compileMs(nsgOnly, 5);
   const cFull = compileMs(large, 3);
@@ -340,6 +354,7 @@ function main(): void {
     ['large, allowed flows only (all stages run)', `${(aLarge.perSec / 1e6).toFixed(2)} M/s (${aLarge.ns.toFixed(0)} ns)`],
     ['small, allowed flows only (all stages run)', `${(aSmall.perSec / 1e6).toFixed(2)} M/s (${aSmall.ns.toFixed(0)} ns)`],
     ['ratio large/small, allowed flows (target ≤ 1.3)', `${(aLarge.ns / aSmall.ns).toFixed(2)}`],
+    ['GCs during a timed large run', `${gcs} over ${Math.round(gcRun.perSec * seconds / 1e6)} M classifications`],
     ['naive rule scan, large', `${(naive.perSec / 1e6).toFixed(3)} M/s (${naive.ns.toFixed(0)} ns)`],
     ['compile 1,000 NSG rules (+500 NICs/pods, no policies)', `${cNsg.toFixed(1)} ms (target ≤ 100)`],
     ['compile full large input', `${cFull.toFixed(1)} ms`],
@@ -362,6 +377,7 @@ function main(): void {
       largeAllowedOnly: { classificationsPerSec: aLarge.perSec, nsPerClassification: aLarge.ns },
       smallAllowedOnly: { classificationsPerSec: aSmall.perSec, nsPerClassification: aSmall.ns },
       ratio: aLarge.ns / aSmall.ns,
+      gcsDuringLargeRun: gcs,
       naiveScanLarge: { classificationsPerSec: naive.perSec, nsPerClassification: naive.ns },
       compileMs: { nsg1000: cNsg, fullLarge: cFull },
       targets: { classificationsPerSec: 1e6, ratio: 1.3, compileMs: 100 },
@@ -372,4 +388,4 @@ function main(): void {
   console.log(`\nwrote ${out}`);
 }
 
-main();
+void main();

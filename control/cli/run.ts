@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { parseNodeConfig, NodeConfig } from '../model/node-config';
 import { DesiredState, loadManifestPaths } from '../model/manifests';
+import '../model/kinds';
 import { formatError, parse, UsageError } from './main';
 
 export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--batch N]

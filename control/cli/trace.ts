@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { loadManifestPaths, loadManifests, Manifest } from '../model/manifests';
+import '../model/kinds';
 import { Tracer, TracePacket, TraceProto, TraceResult } from '../../dataplane/agent/tracer';
 import { parse, UsageError } from './main';
 import { TapflowError } from '../model/errors';
@@ -35,6 +36,13 @@ function render(r: TraceResult): string {
   if (r.egress) lines.push(`  egress:     ${r.egress}${r.out ? ` as ${r.out.src} → ${r.out.dst} ttl ${r.out.ttl}` : ''}`);
   if (r.conn) lines.push(`  connection: ${r.conn.new ? 'new' : 'existing'}, ${r.conn.direction} direction, ${r.conn.state}`);
   for (const g of r.generated) lines.push(`  generated:  ${g}`);
+  if (r.security) {
+    lines.push(`  security:   ${r.security.allowed ? 'allowed' : 'denied'} (${r.security.reason})`);
+    for (const s of r.security.steps) {
+      const rule = s.ruleInfo ? ` — ${s.ruleInfo.kind === 'nsg' ? `${s.ruleInfo.nsg}/${s.ruleInfo.name} priority ${s.ruleInfo.priority}` : s.ruleInfo.policy ?? s.ruleInfo.name}` : '';
+      lines.push(`    ${s.stage}: ${s.subject}: ${s.verdict}${rule}${s.detail ? ` (${s.detail})` : ''}`);
+    }
+  }
   return lines.join('\n');
 }
 

@@ -6,6 +6,8 @@
  * Every flow is also run through explain4/6 (the rule-by-rule reference) and must agree.
  */
 import t, { Test } from 'tap';
+import * as path from 'node:path';
+import { loadManifestPaths } from '../model/manifests';
 import { NodeConfig, parseIP, validateNodeConfig } from '../model/node-config';
 import { NetworkInterface, NetworkSecurityGroup, VirtualNetwork, validateNetworkInterface, validateNetworkSecurityGroup, validateVirtualNetwork } from '../model/nsg';
 import { NetworkPolicy, validateNetworkPolicy } from '../model/network-policy';
@@ -710,5 +712,56 @@ t.test('explain: every step named, for `tapflow trace`', (t) => {
   t.match(ex.steps[2].detail, /rule Allow-HTTP-Internet \(priority 100\) → allow/);
   t.match(ex.steps[3].detail, /NIC vm2-nic has no NSG → allow/);
   t.match(ex.steps[5].detail, /pod default\/web2 is isolated for ingress and no policy allows this flow/);
+  t.end();
+});
+
+// ─── The examples load and compile ───────────────────────────────────────────────────────────
+
+t.test('examples/nsg and examples/network-policy: load, compile, classify (AKS with Azure CNI)', (t) => {
+  const root = path.resolve(__dirname, '../../../examples');
+  const ms = loadManifestPaths([path.join(root, 'nsg'), path.join(root, 'network-policy')]);
+  const of = <T>(kind: string): T[] => ms.filter((m) => m.kind === kind).map((m) => m.object as T);
+  const node = validateNodeConfig({
+    apiVersion: 'tapflow.dev/v1alpha1',
+    kind: 'NodeConfig',
+    metadata: { name: 'aks-nodepool1-12345678-vmss000000' },
+    spec: {
+      nodeName: 'aks-nodepool1-12345678-vmss000000',
+      nodeIPs: ['10.224.0.4'],
+      networkMode: 'cni',
+      vnetPrefixes: ['10.224.0.0/12'],
+      ports: [
+        { name: 'uplink', tap: 'tfup', role: 'uplink' },
+        { name: 'host', tap: 'tfhost', role: 'host' },
+        { name: 'frontend', tap: 'tffe', role: 'pod', addresses: ['10.224.0.10'], pod: { namespace: 'shop', name: 'frontend-0' } },
+        { name: 'redis', tap: 'tfredis', role: 'pod', addresses: ['10.224.0.11'], pod: { namespace: 'shop', name: 'redis-0' } },
+        { name: 'prometheus', tap: 'tfprom', role: 'pod', addresses: ['10.224.0.12'], pod: { namespace: 'monitoring', name: 'prometheus-0' } },
+      ],
+    },
+  });
+  const input: FilterInput = {
+    nsgs: of<NetworkSecurityGroup>('Microsoft.Network/networkSecurityGroups'),
+    vnets: of<VirtualNetwork>('Microsoft.Network/virtualNetworks'),
+    nics: of<NetworkInterface>('Microsoft.Network/networkInterfaces'),
+    networkPolicies: of<NetworkPolicy>('NetworkPolicy'),
+    pods: of<Pod>('Pod'),
+    namespaces: of<Namespace>('Namespace'),
+    node,
+  };
+  t.same([input.nsgs.length, input.vnets.length, input.nics.length, input.networkPolicies.length, input.pods.length, input.namespaces.length], [2, 1, 1, 3, 3, 2]);
+  run(t, input, [
+    { from: 'uplink', to: 'frontend', proto: 'tcp', src: '203.0.113.5', dst: '10.224.0.10', dport: 8080, allowed: true, nsg: 'aks-node-nsg/Allow-Web', policy: 'shop/frontend' },
+    { from: 'uplink', to: 'frontend', proto: 'tcp', src: '192.0.2.9', dst: '10.224.0.10', dport: 8080, allowed: false, reason: 'policy-ingress-deny' },
+    { from: 'uplink', to: 'frontend', proto: 'tcp', src: '203.0.113.5', dst: '10.224.0.10', dport: 9000, allowed: false, nsg: 'aks-subnet-nsg/DenyAllInBound' },
+    { from: 'frontend', to: 'redis', proto: 'tcp', src: '10.224.0.10', dst: '10.224.0.11', dport: 6379, allowed: true, nsg: '-', policy: 'shop/redis-ingress' },
+    { from: 'frontend', to: 'redis', proto: 'tcp', src: '10.224.0.10', dst: '10.224.0.11', dport: 9121, allowed: false, reason: 'policy-egress-deny' },
+    { from: 'prometheus', to: 'redis', proto: 'tcp', src: '10.224.0.12', dst: '10.224.0.11', dport: 9121, allowed: true, policy: 'shop/redis-ingress' },
+    { from: 'prometheus', to: 'redis', proto: 'tcp', src: '10.224.0.12', dst: '10.224.0.11', dport: 6379, allowed: false, reason: 'policy-ingress-deny' },
+    { from: 'frontend', to: 'uplink', proto: 'tcp', src: '10.224.0.10', dst: '8.8.8.8', dport: 443, allowed: true, nsg: 'aks-subnet-nsg/AllowInternetOutBound' },
+    { from: 'frontend', to: 'uplink', proto: 'tcp', src: '10.224.0.10', dst: '8.8.8.8', dport: 25, allowed: false, nsg: 'aks-subnet-nsg/Deny-SMTP-Out' },
+    { from: 'uplink', to: 'redis', proto: 'tcp', src: '10.0.1.5', dst: '10.224.0.11', dport: 6379, allowed: false, nsg: 'aks-node-nsg/AllowVnetInBound', reason: 'policy-ingress-deny' },
+    { from: 'uplink', to: 'host', proto: 'tcp', src: '198.51.100.9', dst: '10.224.0.4', dport: 22, allowed: true, nsg: 'aks-node-nsg/Allow-SSH-Admins' },
+    { from: 'uplink', to: 'host', proto: 'icmp', src: '10.0.1.5', dst: '10.224.0.4', allowed: true, nsg: 'aks-node-nsg/Allow-Ping' },
+  ]);
   t.end();
 });

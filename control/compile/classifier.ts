@@ -33,7 +33,7 @@ import { Pod, findNamedPort } from '../model/pod';
 import { Namespace, NAMESPACE_NAME_LABEL } from '../model/namespace';
 import { Protocol } from '../model/k8s';
 import {
-  AddrSpec, FilterSpec, FilterTable, GroupSpec, PortFilterSpec, Prefix4, Prefix6, RuleDescription, RuleSpec,
+  AddrSpec, FilterSpec, FilterTable, GroupSpec, PortFilterSpec, RuleDescription, RuleSpec,
 } from '../../dataplane/tables/classifier';
 
 export interface FilterInput {
@@ -294,10 +294,6 @@ function nsgProtocols(p: NsgRule['protocol']): number[] | null {
   }
 }
 
-function portsOf(r: PortRange[] | null): string {
-  return r === null ? '*' : r.map((x) => (x.from === x.to ? `${x.from}` : `${x.from}-${x.to}`)).join(',');
-}
-
 // ─── NetworkPolicy expansion ─────────────────────────────────────────────────────────────────
 
 interface PortItem {
@@ -496,20 +492,4 @@ function peerText(peer: NetworkPolicyPeer): string {
   if (peer.namespaceSelector !== null) parts.push(`namespaces ${selectorText(peer.namespaceSelector)}`);
   if (peer.podSelector !== null) parts.push(`pods ${selectorText(peer.podSelector)}`);
   return parts.join(' and ');
-}
-
-// Small helpers used by tests and tooling.
-
-/** "80,443" / "*" — the port list of an NSG rule as Azure prints it. */
-export function formatNsgPorts(r: PortRange[] | null): string {
-  return portsOf(r);
-}
-
-/** The addresses in an AddrSpec as text (for tests and docs). */
-export function describeAddrSpec(a: AddrSpec): string {
-  const p4 = (p: Prefix4): string => `${(p.addr >>> 24) & 255}.${(p.addr >>> 16) & 255}.${(p.addr >>> 8) & 255}.${p.addr & 255}/${p.len}`;
-  const p6 = (p: Prefix6): string => `${Buffer.from(p.addr).toString('hex')}/${p.len}`;
-  const inc = [...(a.any4 ? ['0.0.0.0/0'] : []), ...(a.any6 ? ['::/0'] : []), ...a.v4.map(p4), ...a.v6.map(p6)];
-  const exc = [...a.except4.map(p4), ...a.except6.map(p6)];
-  return inc.join(', ') + (exc.length > 0 ? ` except ${exc.join(', ')}` : '');
 }

@@ -9,8 +9,9 @@ import type { NodeConfig } from '../model/node-config';
 import { compileRoutes } from './routes';
 import { Lpm4, Lpm6 } from '../../dataplane/tables/lpm';
 import type { ServiceStage } from '../../dataplane/pipeline/generation';
+import type { FilterTable } from '../../dataplane/tables/classifier';
 
-export function compileGeneration(cfg: NodeConfig, version: number, services: ServiceStage | null = null): Generation {
+export function compileGeneration(cfg: NodeConfig, version: number, services: ServiceStage | null = null, filters: FilterTable | null = null): Generation {
   const spec = cfg.spec;
   const n = spec.ports.length;
   const role = new Uint8Array(n);
@@ -47,6 +48,7 @@ export function compileGeneration(cfg: NodeConfig, version: number, services: Se
   return {
     version,
     services,
+    filters,
     snat4: spec.primaryIPs.ipv4 ? spec.primaryIPs.ipv4.v4 : 0,
     snat6,
     hasSnat6: spec.primaryIPs.ipv6 !== null,

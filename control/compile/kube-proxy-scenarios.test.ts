@@ -20,7 +20,7 @@
  * A scenario that shows tapflow disagreeing with the documented behaviour stays in the table
  * with `todo: <why>` (reported, not failing the run).
  */
-import t from 'tap';
+import t, { Test } from 'tap';
 import { Tracer } from '../../dataplane/agent/tracer';
 import type { TracePacket, TraceResult } from '../../dataplane/agent/tracer';
 import { loadManifests } from '../model/manifests';
@@ -186,13 +186,22 @@ const tcp = (src: string, dst: string, extra: Partial<TracePacket> = {}): TraceP
 const udp = (src: string, dst: string, extra: Partial<TracePacket> = {}): TracePacket => ({ src, dst, proto: 'udp', ...extra });
 const hp = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 const eps8080 = (...ips: string[]): string[] => ips.map((ip) => hp(ip, 8080));
+/** The endpoint a packet went to: the balancer's choice for a new flow, the flow's DNAT for an existing one. */
+const chosen = (r: TraceResult | undefined): string | null => (r === undefined ? null : r.endpoint ?? (r.dnat ? hp(r.dnat.ip, r.dnat.port) : null));
+
+/** "ip:port" / "[v6]:port" from the tracer's `out` text (which prints IPv6 unbracketed, see the todo row). */
+function bracket(s: string): string {
+  if (s.startsWith('[') || s.split(':').length <= 2) return s;
+  const i = s.lastIndexOf(':');
+  return `[${s.slice(0, i)}]:${s.slice(i + 1)}`;
+}
 
 /** The reply the backend sends for a connection a previous step remembered. */
 function replyOf(key: string, flags = 'syn-ack'): (mem: Mem) => TracePacket {
   return (mem) => {
     const r = mem[key];
     if (!r?.out || !r.egress) throw new Error(`step "${key}" did not forward`);
-    return { src: r.out.dst, dst: r.out.src, proto: r.packet.proto, from: `port:${r.egress}`, flags };
+    return { src: bracket(r.out.dst), dst: bracket(r.out.src), proto: r.packet.proto, from: `port:${r.egress}`, flags };
   };
 }
 
@@ -204,6 +213,22 @@ const WEB = svc('web', {
 });
 const WEB_SLICE = slice('web', LOCAL3, HTTP_EP);
 const WEB_EPS = eps8080(POD_A, POD_B, POD_C);
+
+const DS = svc('ds', {
+  type: 'NodePort',
+  clusterIP: '10.96.0.25',
+  clusterIPs: ['10.96.0.25', 'fd00:96::25'],
+  ipFamilies: ['IPv4', 'IPv6'],
+  ipFamilyPolicy: 'RequireDualStack',
+  ports: [HTTP_PORT({ nodePort: 30089 })],
+  selector: { app: 'ds' },
+});
+const DS_SLICES = [slice('ds', [{ ip: POD_B }], HTTP_EP), slice('ds', [{ ip: POD_B6 }], HTTP_EP, { addressType: 'IPv6' })];
+
+const KEEP = (slices: Ep[], extra: Obj = {}): Obj[] => [
+  svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', externalIPs: ['198.51.100.60'], ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' }, ...extra }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
+  slice('keep', slices, HTTP_EP),
+];
 
 const SCENARIOS: Scenario[] = [
   // ── ClusterIP ──────────────────────────────────────────────────────────────────────────
@@ -322,6 +347,7 @@ const SCENARIOS: Scenario[] = [
       { send: tcp(`${INTERNET}:40030`, '20.61.12.34:80'), expect: { verdict: 'forward', service: 'default/lb:http', dnatIn: WEB_EPS, snatIp: NODE_IP, masquerade: true } },
       { send: tcp(`${INTERNET}:40031`, '20.61.12.35:80'), expect: { verdict: 'forward', service: 'default/lb:http', dnatIn: WEB_EPS, snatIp: NODE_IP, masquerade: true } },
       { send: tcp(`${INTERNET}:40032`, '20.61.12.34:81'), expect: { service: null, dnat: null }, why: 'only the service ports are captured on the LB IP' },
+      { send: tcp(`${POD_A}:40036`, '20.61.12.34:80'), expect: { verdict: 'forward', dnatIn: WEB_EPS, masquerade: true }, why: 'a pod using the LB IP: external-destination traffic with ETP Cluster is masqueraded' },
     ],
   },
   {
@@ -339,7 +365,7 @@ const SCENARIOS: Scenario[] = [
     objects: [svc('ext', { clusterIP: '10.96.0.15', externalIPs: ['198.51.100.50'], ports: [HTTP_PORT()], selector: { app: 'web' } }), slice('ext', LOCAL3, HTTP_EP)],
     steps: [
       { send: tcp(`${INTERNET}:40034`, '198.51.100.50:80'), expect: { verdict: 'forward', service: 'default/ext:http', dnatIn: WEB_EPS, snatIp: NODE_IP, masquerade: true } },
-      { send: tcp(`${POD_A}:40035`, '198.51.100.50:80'), expect: { verdict: 'forward', dnatIn: WEB_EPS }, why: 'from inside the cluster too' },
+      { send: tcp(`${POD_A}:40035`, '198.51.100.50:80'), expect: { verdict: 'forward', dnatIn: WEB_EPS, masquerade: true }, why: 'from inside the cluster too (external destination, ETP Cluster: masqueraded)' },
     ],
   },
 
@@ -347,22 +373,18 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'ETP Local: external client to the LB IP reaches only node-local endpoints, client IP kept',
     doc: 'SRCIP (externalTrafficPolicy Local): the client address is preserved and only endpoints on the receiving node are used; API externalTrafficPolicy',
-    objects: [
-      svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' } }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
-      slice('keep', [{ ip: POD_A }, { ip: REMOTE_POD, node: 'node-b' }], HTTP_EP),
-    ],
+    objects: KEEP([{ ip: POD_A }, { ip: REMOTE_POD, node: 'node-b' }]),
     steps: [
       { send: tcp(`${INTERNET}:40040`, '20.61.12.40:80'), expect: { verdict: 'forward', dnat: `${POD_A}:8080`, snatIp: null, masquerade: false, endpoints: [`${POD_A}:8080`], outSrc: `${INTERNET}:40040`, egress: 'pod-a' } },
       { send: tcp(`${CLIENT}:40041`, `${NODE_IP}:30083`), expect: { verdict: 'forward', dnat: `${POD_A}:8080`, snatIp: null, outSrc: `${CLIENT}:40041` }, why: 'the NodePort follows the same policy' },
+      { send: tcp(`${INTERNET}:40047`, '198.51.100.60:80'), expect: { verdict: 'forward', dnat: `${POD_A}:8080`, snatIp: null, outSrc: `${INTERNET}:40047` }, remember: 'ext', why: 'and the external IP' },
+      { send: replyOf('ext'), expect: { verdict: 'forward', direction: 'reply', egress: 'uplink', outSrc: '198.51.100.60:80', outDst: `${INTERNET}:40047` }, why: 'the reply to the preserved client leaves from the service address, not egress-SNATed to the node IP' },
     ],
   },
   {
     name: 'ETP Local with no endpoint on this node: external traffic dropped (not rejected)',
     doc: 'API externalTrafficPolicy: traffic mistakenly sent to a node with no local endpoints is dropped; SRCIP: nodes without endpoints fail the health check',
-    objects: [
-      svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' } }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
-      slice('keep', [{ ip: REMOTE_POD, node: 'node-b' }], HTTP_EP),
-    ],
+    objects: KEEP([{ ip: REMOTE_POD, node: 'node-b' }]),
     steps: [
       { send: tcp(`${INTERNET}:40042`, '20.61.12.40:80'), expect: { verdict: 'drop', reason: /no-local-endpoints/, generated: null, dnat: null } },
       { send: tcp(`${CLIENT}:40043`, `${NODE_IP}:30083`), expect: { verdict: 'drop', reason: /no-local-endpoints/, generated: null } },
@@ -372,10 +394,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'ETP Local from a pod to the LB IP: cluster-wide endpoints, no SNAT',
     doc: 'API externalTrafficPolicy: traffic sent to an External IP or LoadBalancer IP from within the cluster always gets Cluster semantics',
-    objects: [
-      svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' } }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
-      slice('keep', [{ ip: REMOTE_POD, node: 'node-b' }, { ip: '10.244.1.3', node: 'node-b' }], HTTP_EP),
-    ],
+    objects: KEEP([{ ip: REMOTE_POD, node: 'node-b' }, { ip: '10.244.1.3', node: 'node-b' }]),
     steps: [
       { send: tcp(`${POD_A}:40045`, '20.61.12.40:80'), expect: { verdict: 'forward', endpoints: eps8080(REMOTE_POD, '10.244.1.3'), dnatIn: eps8080(REMOTE_POD, '10.244.1.3'), snatIp: null, egress: 'uplink' } },
     ],
@@ -383,10 +402,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'ETP Local from the node itself: cluster-wide endpoints, masqueraded',
     doc: 'VIPS / kube-proxy: node-originated traffic to an ETP-Local external address is masqueraded and may use any endpoint',
-    objects: [
-      svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' } }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
-      slice('keep', [{ ip: REMOTE_POD, node: 'node-b' }], HTTP_EP),
-    ],
+    objects: KEEP([{ ip: REMOTE_POD, node: 'node-b' }]),
     steps: [{ send: tcp(`${NODE_IP}:40046`, `${NODE_IP}:30083`, { from: 'node' }), expect: { verdict: 'forward', dnat: `${REMOTE_POD}:8080`, masquerade: true, snatIp: NODE_IP } }],
   },
 
@@ -471,10 +487,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'ETP Local: the node\'s terminating-but-serving endpoints still take external traffic when no local one is ready',
     doc: 'KEP1669 ("all endpoints terminating on a node when traffic policy is Local"): route to the ready terminating endpoints on that node',
-    objects: [
-      svc('keep', { type: 'LoadBalancer', clusterIP: '10.96.0.16', externalTrafficPolicy: 'Local', ports: [HTTP_PORT({ nodePort: 30083 })], selector: { app: 'keep' } }, { status: { loadBalancer: { ingress: [{ ip: '20.61.12.40' }] } } }),
-      slice('keep', [{ ip: POD_A, ready: false, serving: true, terminating: true }, { ip: REMOTE_POD, node: 'node-b' }], HTTP_EP),
-    ],
+    objects: KEEP([{ ip: POD_A, ready: false, serving: true, terminating: true }, { ip: REMOTE_POD, node: 'node-b' }]),
     steps: [
       { send: tcp(`${INTERNET}:40070`, '20.61.12.40:80'), expect: { verdict: 'forward', dnat: `${POD_A}:8080`, snatIp: null, endpoints: [`${POD_A}:8080`] } },
       { send: tcp(`${POD_B}:40071`, '10.96.0.16:80'), expect: { verdict: 'forward', dnat: `${REMOTE_POD}:8080` }, why: 'cluster-wide a ready endpoint exists, so the terminating one is not used' },
@@ -634,16 +647,23 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'dual-stack: the IPv6 ClusterIP balances over the IPv6 slice, the IPv4 one over the IPv4 slice',
     doc: 'SVC (dual-stack, ipFamilies/clusterIPs): each family\'s ClusterIP uses the endpoints of its family',
-    objects: [
-      svc('ds', { clusterIP: '10.96.0.25', clusterIPs: ['10.96.0.25', 'fd00:96::25'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', ports: [HTTP_PORT()], selector: { app: 'ds' } }),
-      slice('ds', [{ ip: POD_B }], HTTP_EP),
-      slice('ds', [{ ip: POD_B6 }], HTTP_EP, { addressType: 'IPv6' }),
-    ],
+    objects: [DS, ...DS_SLICES],
     steps: [
-      { send: tcp(`[${POD_A6}]:40100`, '[fd00:96::25]:80'), expect: { verdict: 'forward', service: 'default/ds:http', dnat: `[${POD_B6}]:8080`, snatIp: null, egress: 'pod-b', outSrc: `[${POD_A6}]:40100`, outDst: `[${POD_B6}]:8080` }, remember: 'v6' },
-      { send: replyOf('v6'), expect: { verdict: 'forward', direction: 'reply', outSrc: '[fd00:96::25]:80', outDst: `[${POD_A6}]:40100` } },
+      { send: tcp(`[${POD_A6}]:40100`, '[fd00:96::25]:80'), expect: { verdict: 'forward', service: 'default/ds:http', dnat: `[${POD_B6}]:8080`, snatIp: null, masquerade: false, egress: 'pod-b', endpoints: [`[${POD_B6}]:8080`] }, remember: 'v6' },
+      { send: replyOf('v6'), expect: { verdict: 'forward', direction: 'reply', egress: 'pod-a', snatIp: 'fd00:96::25', dnat: null }, why: 'the reply is un-DNATed: its source becomes the VIP again' },
       { send: tcp(`[${CLIENT6}]:40101`, '[fd00:96::25]:80'), expect: { verdict: 'forward', dnat: `[${POD_B6}]:8080`, snatIp: NODE_IP6, masquerade: true } },
-      { send: tcp(`${POD_A}:40102`, '10.96.0.25:80'), expect: { verdict: 'forward', dnat: `${POD_B}:8080` } },
+      { send: tcp(`[${CLIENT6}]:40102`, `[${NODE_IP6}]:30089`), expect: { verdict: 'forward', service: 'default/ds:http', dnat: `[${POD_B6}]:8080`, snatIp: NODE_IP6 }, why: 'the NodePort on the IPv6 primary node IP' },
+      { send: tcp(`${POD_A}:40103`, '10.96.0.25:80'), expect: { verdict: 'forward', dnat: `${POD_B}:8080`, endpoints: [`${POD_B}:8080`] } },
+    ],
+  },
+  {
+    name: 'trace prints IPv6 endpoints of the outgoing packet as [v6]:port',
+    doc: '`tapflow trace` reads and prints "[v6]:PORT"; its `out` must be re-usable as the input of the reply packet',
+    todo: 'tracer: out.src / out.dst (and the generated-frame lines) print IPv6 as "fd00:244::2:40100" — ambiguous, and rejected when fed back as --src/--dst',
+    objects: [DS, ...DS_SLICES],
+    steps: [
+      { send: tcp(`[${POD_A6}]:40104`, '[fd00:96::25]:80'), expect: { verdict: 'forward', outSrc: `[${POD_A6}]:40104`, outDst: `[${POD_B6}]:8080` } },
+      { send: tcp(`[${POD_A6}]:40105`, '[fd00:96::25]:81'), expect: { verdict: 'reject', generated: /^pod-a: tcp-rst \[fd00:96::25\]:81 → \[fd00:244::2\]:40105$/ } },
     ],
   },
 
@@ -686,6 +706,94 @@ const SCENARIOS: Scenario[] = [
       { send: tcp(`${POD_A}:40132`, `${POD_B}:8080`), expect: { verdict: 'forward', snatIp: null, egress: 'pod-b', outSrc: `${POD_A}:40132` } },
     ],
   },
+  // ── More edges ─────────────────────────────────────────────────────────────────────────
+  {
+    name: 'ClusterIP from a pod on another node (arrives on the uplink, source in the cluster CIDR): not masqueraded',
+    doc: 'VIPS: only sources outside the cluster CIDR are masqueraded on the way to a ClusterIP',
+    objects: [WEB, WEB_SLICE],
+    steps: [{ send: tcp(`${REMOTE_POD}:40140`, '10.96.0.10:80'), expect: { verdict: 'forward', dnatIn: WEB_EPS, snatIp: null, masquerade: false, outSrc: `${REMOTE_POD}:40140` } }],
+  },
+  {
+    name: 'same port number over TCP and UDP: each protocol has its own frontend and endpoints',
+    doc: 'SVC (multi-protocol Services): a port is identified by (protocol, port); the EndpointSlice port of the same name and protocol gives the target',
+    objects: [
+      svc('dns', { clusterIP: '10.96.0.20', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, targetPort: 5354, protocol: 'TCP' }], selector: { app: 'dns' } }),
+      slice('dns', [{ ip: POD_B }], [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 5354, protocol: 'TCP' }]),
+    ],
+    steps: [
+      { send: udp(`${POD_A}:40141`, '10.96.0.20:53'), expect: { verdict: 'forward', service: 'default/dns:dns', dnat: `${POD_B}:5353` } },
+      { send: tcp(`${POD_A}:40142`, '10.96.0.20:53'), expect: { verdict: 'forward', service: 'default/dns:dns-tcp', dnat: `${POD_B}:5354` } },
+      { send: { src: `${POD_A}:40143`, dst: '10.96.0.20:53', proto: 'sctp' }, expect: { verdict: 'reject' }, why: 'SCTP is not a protocol of this service' },
+    ],
+  },
+  {
+    name: 'endpoints spread over several slices are merged; a duplicate endpoint counts once (ready copy wins)',
+    doc: 'SVC (EndpointSlices): a Service\'s endpoints may be split over many slices; consumers merge them',
+    objects: [
+      WEB,
+      slice('web', [{ ip: POD_A }, { ip: POD_B, ready: false }], HTTP_EP, { name: 'web-1' }),
+      slice('web', [{ ip: POD_B }, { ip: POD_C }], HTTP_EP, { name: 'web-2' }),
+    ],
+    steps: [
+      { send: tcp(`${POD_A}:40144`, '10.96.0.10:80'), expect: { verdict: 'forward', endpoints: WEB_EPS } },
+      { sweep: { count: 90, packet: (i) => tcp(`${CLIENT}:${49000 + i}`, '10.96.0.10:80') }, distinct: 3, allIn: WEB_EPS },
+    ],
+  },
+  {
+    name: 'an endpoint that starts terminating keeps its established flows, new flows go to the ready ones',
+    doc: 'KEP1669: terminating-but-serving endpoints let existing connections finish gracefully; new traffic prefers ready endpoints',
+    objects: [WEB, WEB_SLICE],
+    steps: [
+      { send: tcp(`${CLIENT}:40150`, '10.96.0.10:80'), expect: { verdict: 'forward' }, remember: 'old' },
+      { send: replyOf('old'), expect: { direction: 'reply' } },
+      { apply: (mem) => [slice('web', LOCAL3.map((e) => (`${e.ip}:8080` === chosen(mem.old) ? { ...e, ready: false, serving: true, terminating: true } : e)), HTTP_EP)] },
+      { send: tcp(`${CLIENT}:40150`, '10.96.0.10:80', { flags: 'psh-ack' }), expect: { verdict: 'forward', conn: 'existing', same: 'old' } },
+      { sweep: { count: 40, packet: (i) => tcp(`${CLIENT}:${49200 + i}`, '10.96.0.10:80') }, distinct: 2, each: { differs: 'old' } },
+    ],
+  },
+  {
+    name: 'hairpin through a NodePort: the pod that is its own backend is masqueraded',
+    doc: 'VIPS / kube-proxy hairpin masquerade: a packet DNATed back to its own source is always masqueraded, whatever the frontend',
+    objects: [svc('selfnp', { type: 'NodePort', clusterIP: '10.96.0.26', ports: [HTTP_PORT({ nodePort: 30090 })], selector: { app: 'self' } }), slice('selfnp', [{ ip: POD_C }], HTTP_EP)],
+    steps: [{ send: tcp(`${POD_C}:40151`, `${NODE_IP}:30090`), expect: { verdict: 'forward', dnat: `${POD_C}:8080`, masquerade: true, snatIp: NODE_IP, egress: 'pod-c' } }],
+  },
+  {
+    name: 'sessionAffinity ClientIP with the default timeout (10800 s)',
+    doc: 'VIPS (session affinity): the default sessionAffinityConfig.clientIP.timeoutSeconds is 10800 (3 hours)',
+    objects: [svc('sticky', { clusterIP: '10.96.0.19', sessionAffinity: 'ClientIP', ports: [HTTP_PORT()], selector: { app: 'web' } }), slice('sticky', LOCAL3, HTTP_EP)],
+    steps: [
+      { send: tcp(`${CLIENT}:40160`, '10.96.0.19:80'), expect: { verdict: 'forward' }, remember: 'pin' },
+      { advance: 10_790_000 },
+      { send: tcp(`${CLIENT}:40161`, '10.96.0.19:80'), expect: { same: 'pin' }, why: '10 s before the 3 h mark' },
+      {
+        sweep: { count: 24, packet: (i) => tcp(`${CLIENT}:${40200 + i}`, '10.96.0.19:80'), advanceBetween: 10_801_000 },
+        distinct: [2, 3],
+        allIn: WEB_EPS,
+      },
+    ],
+  },
+  {
+    name: 'egress SNAT: two pods using the same source port towards the same server get distinct node ports',
+    doc: 'SRCIP (egress masquerade): many pods share the node IP, so SNAT must keep every connection unique',
+    objects: [],
+    steps: [
+      { send: tcp(`${POD_A}:40170`, `${INTERNET}:443`), expect: { verdict: 'forward', snatIp: NODE_IP }, remember: 'a' },
+      { send: tcp(`${POD_B}:40170`, `${INTERNET}:443`), expect: { verdict: 'forward', snatIp: NODE_IP }, remember: 'b' },
+      { send: replyOf('a'), expect: { verdict: 'forward', egress: 'pod-a', outDst: `${POD_A}:40170` } },
+      { send: replyOf('b'), expect: { verdict: 'forward', egress: 'pod-b', outDst: `${POD_B}:40170` } },
+    ],
+  },
+  {
+    name: 'ICMP echo to a ClusterIP is rejected and to an unallocated service IP dropped — never routed out of the node',
+    doc: 'VIPS (nftables mode): the cluster-ips check applies to every new packet to a service address — allocated ClusterIP: reject; rest of the service CIDR: drop',
+    todo: 'forwarder: ICMP (and any protocol other than TCP/UDP/SCTP) skips the service stage entirely (newFlow: `st !== null && !icmp`), so a ping to 10.96.0.10 or 10.96.99.99 follows the default route out of the uplink instead of being rejected / dropped',
+    objects: [WEB, WEB_SLICE],
+    steps: [
+      { send: { src: POD_A, dst: '10.96.0.10', proto: 'icmp' }, expect: { verdict: 'reject', egress: null, generated: /icmp type 3 code 3/ } },
+      { send: { src: POD_A, dst: '10.96.99.99', proto: 'icmp' }, expect: { verdict: 'drop', egress: null } },
+      { send: { src: CLIENT, dst: '10.96.0.10', proto: 'icmp' }, expect: { verdict: 'reject', egress: null } },
+    ],
+  },
 ];
 
 // ─── Runner ────────────────────────────────────────────────────────────────────────────────
@@ -716,29 +824,27 @@ function compare(r: TraceResult, e: Expect, mem: Mem): { got: Obj; want: Obj } {
   if (e.generated !== undefined) put('generated', r.generated.join('\n'), e.generated === null ? '' : e.generated);
   if (e.conn !== undefined) put('conn', r.conn ? (r.conn.new ? 'new' : 'existing') : 'none', e.conn);
   if (e.direction !== undefined) put('direction', r.conn?.direction ?? 'none', e.direction);
-  if (e.same !== undefined) put('same', r.endpoint, mem[e.same]?.endpoint ?? `<${e.same} not remembered>`);
-  if (e.differs !== undefined) put('differs', r.endpoint !== null && r.endpoint !== mem[e.differs]?.endpoint ? 'differs' : `same as ${e.differs}: ${r.endpoint}`, 'differs');
+  if (e.same !== undefined) put('same', chosen(r), chosen(mem[e.same]) ?? `<${e.same} not remembered>`);
+  if (e.differs !== undefined) put('differs', chosen(r) !== null && chosen(r) !== chosen(mem[e.differs]) ? 'differs' : `same as ${e.differs}: ${chosen(r)}`, 'differs');
   return { got, want };
 }
 
-function matchAll(t: Tap.Test, r: TraceResult, e: Expect, mem: Mem, label: string): boolean {
+function matchAll(t: Test, r: TraceResult, e: Expect, mem: Mem, label: string, todo?: string): boolean {
   const { got, want } = compare(r, e, mem);
   // Exact keys with strictSame, patterns with match: one assertion per step, a readable diff.
   const exactG: Obj = {}, exactW: Obj = {}, patG: Obj = {}, patW: Obj = {};
   for (const k of Object.keys(want)) {
     if (want[k] instanceof RegExp) { patG[k] = got[k]; patW[k] = want[k]; } else { exactG[k] = got[k]; exactW[k] = want[k]; }
   }
-  let ok = t.strictSame(exactG, exactW, label);
-  if (Object.keys(patW).length > 0) ok = t.match(patG, patW, `${label} (patterns)`) && ok;
+  // A known-bug row runs in full; its assertions are `todo` (reported, not failing).
+  const extra = todo ? { todo } : {};
+  let ok = t.strictSame(exactG, exactW, label, extra);
+  if (Object.keys(patW).length > 0) ok = t.match(patG, patW, `${label} (patterns)`, extra) && ok;
   if (!ok) t.comment(`trace: ${JSON.stringify(r)}`);
   return ok;
 }
 
-declare namespace Tap {
-  type Test = typeof t;
-}
-
-function runScenario(t: Tap.Test, s: Scenario): void {
+function runScenario(t: Test, s: Scenario): void {
   const tracer = Tracer.fromManifests(manifests([nodeConfig(s.node), ...s.objects]));
   const mem: Mem = {};
   s.steps.forEach((step, i) => {
@@ -760,7 +866,7 @@ function runScenario(t: Tap.Test, s: Scenario): void {
       const pkt = typeof step.send === 'function' ? step.send(mem) : step.send;
       const r = tracer.trace(pkt);
       if (step.remember) mem[step.remember] = r;
-      matchAll(t, r, step.expect, mem, label(`${pkt.proto} ${pkt.src} → ${pkt.dst}${pkt.flags ? ` [${pkt.flags}]` : ''}`));
+      matchAll(t, r, step.expect, mem, label(`${pkt.proto} ${pkt.src} → ${pkt.dst}${pkt.flags ? ` [${pkt.flags}]` : ''}`), s.todo);
       return;
     }
     const sw = step.sweep;
@@ -770,16 +876,17 @@ function runScenario(t: Tap.Test, s: Scenario): void {
       if (k > 0 && sw.advanceBetween) tracer.advance(sw.advanceBetween);
       const r = tracer.trace(sw.packet(k, mem));
       if (k === 0 && step.remember) mem[step.remember] = r;
-      const key = r.verdict === 'forward' && r.endpoint ? r.endpoint : `${r.verdict}:${r.reason}`;
+      const key = r.verdict === 'forward' && chosen(r) !== null ? (chosen(r) as string) : `${r.verdict}:${r.reason}`;
       seen.set(key, (seen.get(key) ?? 0) + 1);
-      if (step.each && eachOk) eachOk = matchAll(t, r, step.each, mem, label(`sweep packet ${k + 1}`));
+      if (step.each && eachOk) eachOk = matchAll(t, r, step.each, mem, label(`sweep packet ${k + 1}`), s.todo);
     }
     const keys = [...seen.keys()].sort();
     const [lo, hi] = typeof step.distinct === 'number' ? [step.distinct, step.distinct] : step.distinct;
-    t.ok(keys.length >= lo && keys.length <= hi, label(`${sw.count} new flows reach ${lo === hi ? lo : `${lo}-${hi}`} endpoint(s): ${JSON.stringify(Object.fromEntries(seen))}`));
+    const extra = s.todo ? { todo: s.todo } : {};
+    t.ok(keys.length >= lo && keys.length <= hi, label(`${sw.count} new flows reach ${lo === hi ? lo : `${lo}-${hi}`} endpoint(s): ${JSON.stringify(Object.fromEntries(seen))}`), extra);
     if (step.allIn) {
       const stray = keys.filter((k) => !step.allIn!.includes(k));
-      t.same(stray, [], label(`every flow lands on ${step.allIn.join(', ')}`));
+      t.same(stray, [], label(`every flow lands on ${step.allIn.join(', ')}`), extra);
     }
   });
 }
@@ -792,8 +899,10 @@ t.test('the scenario table', async (t) => {
 });
 
 for (const s of SCENARIOS) {
-  t.test(s.name, s.todo ? { todo: s.todo } : {}, async (t) => {
+  // Known-bug rows run like the others; their assertions are marked todo (see matchAll).
+  t.test(s.todo ? `${s.name} [known bug]` : s.name, async (t) => {
     t.comment(`doc: ${s.doc}`);
+    if (s.todo) t.comment(`known bug: ${s.todo}`);
     runScenario(t, s);
   });
 }
@@ -807,7 +916,7 @@ t.test('endpoint removed: the established flow is re-resolved to a remaining end
   t.equal(syn.verdict, 'forward');
   const gone = syn.endpoint as string;
   tracer.trace({ src: syn.out!.dst, dst: syn.out!.src, proto: 'tcp', from: `port:${syn.egress}`, flags: 'syn-ack' });
-  t.equal(tracer.trace(tcp(`${CLIENT}:48900`, '10.96.0.10:80', { flags: 'ack' })).endpoint, gone, 'before: the flow stays on its endpoint');
+  t.equal(chosen(tracer.trace(tcp(`${CLIENT}:48900`, '10.96.0.10:80', { flags: 'ack' }))), gone, 'before: the flow stays on its endpoint');
   tracer.apply(manifests([slice('web', LOCAL3.filter((e) => `${e.ip}:8080` !== gone), HTTP_EP)]));
   const next = tracer.trace(tcp(`${CLIENT}:48900`, '10.96.0.10:80', { flags: 'psh-ack' }));
   t.equal(next.verdict, 'forward', 'the next packet is forwarded (the new backend answers it with a RST: the connection ends)');

@@ -11,6 +11,10 @@ import type { Generation } from '../../dataplane/pipeline/generation';
 import { KeyInterner, ServiceTable } from '../../dataplane/tables/service-table';
 import { compileGeneration } from './generation';
 import { compileServices, ServiceCompileStatus } from './services';
+import { compileFilters } from './classifier';
+import type { FilterTable } from '../../dataplane/tables/classifier';
+import type { Issue } from '../model/errors';
+import { NIC_ARM_TYPE, NSG_ARM_TYPE, SUBNET_ARM_TYPE, VNET_ARM_TYPE } from '../model/kinds';
 import { allocateLoadBalancerIPs, LbAllocationResult, LbAllocationState } from './lb-allocator';
 
 export interface NodeCompileResult {
@@ -18,6 +22,10 @@ export interface NodeCompileResult {
   services: ServiceTable;
   /** Per input Service; LoadBalancer IP allocation errors are included in `errors`. */
   serviceStatus: ServiceCompileStatus[];
+  /** null when no NSG or NetworkPolicy is configured (everything allowed). */
+  filters: FilterTable | null;
+  /** Filter problems that did not stop the compile (the table fails closed for them). */
+  filterIssues: Issue[];
   /** LoadBalancer IPs allocated from spec.loadBalancerPools (lb-allocator.ts); `active` false without pools. */
   lbStatus: LbAllocationResult;
   /** Milliseconds the compile took. */
@@ -63,10 +71,24 @@ export class NodeCompiler {
       const byKey = new Map(status.map((s) => [s.key, s]));
       for (const a of lb.allocations) if (a.errors.length > 0) byKey.get(a.service)?.errors.push(...a.errors);
     }
-    const gen = compileGeneration(node, version, table);
+    let filters: FilterTable | null = null;
+    let filterIssues: Issue[] = [];
+    if (state) {
+      const objs = <T>(kind: string) => state.list(kind).map((m) => m.object as T);
+      const nsgs = objs<never>(NSG_ARM_TYPE), policies = objs<never>('NetworkPolicy');
+      if (nsgs.length > 0 || policies.length > 0) {
+        const f = compileFilters({
+          nsgs, vnets: objs<never>(VNET_ARM_TYPE), subnets: objs<never>(SUBNET_ARM_TYPE), nics: objs<never>(NIC_ARM_TYPE),
+          networkPolicies: policies, pods: state.pods(), namespaces: state.namespaces(), node,
+        });
+        filters = f.table;
+        filterIssues = f.issues;
+      }
+    }
+    const gen = compileGeneration(node, version, table, filters);
     this.previous = table;
     // No desired state yet (agent start before the first push): keep the restored allocation.
     if (state !== null && lb.active) this.lbPrevious = lb.state;
-    return { gen, services: table, serviceStatus: status, lbStatus: lb, compileMs: performance.now() - t0 };
+    return { gen, services: table, serviceStatus: status, lbStatus: lb, filters, filterIssues, compileMs: performance.now() - t0 };
   }
 }

@@ -197,6 +197,18 @@ t.test('network interface: IP configurations, subnet and NSG references', (t) =>
   t.end();
 });
 
+t.test('standalone subnet resources (az network vnet subnet show, template child resources)', (t) => {
+  const ms = loadManifests(JSON.stringify([
+    { type: 'Microsoft.Network/virtualNetworks/subnets', name: 'web', id: '/subscriptions/s/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/web', resourceGroup: 'rg1', addressPrefix: '10.0.1.0/24', networkSecurityGroup: { id: NSG_ID } },
+    { type: 'Microsoft.Network/virtualNetworks/subnets', apiVersion: '2023-09-01', name: 'vnet1/db', properties: { addressPrefix: '10.0.2.0/24' } },
+  ]), 'subnets.json');
+  const [web, db] = ms.map((m) => m.object as { ref: { id: string | null; names: string[] }; vnet: { names: string[] }; networkSecurityGroup: unknown; addressPrefixes: { text: string }[] });
+  t.same([web.ref.names, web.vnet.names, web.addressPrefixes.map((c) => c.text)], [['vnet1', 'web'], ['vnet1'], ['10.0.1.0/24']]);
+  t.ok(web.networkSecurityGroup !== null);
+  t.same([db.ref.id, db.ref.names, db.vnet.names], [null, ['vnet1', 'db'], ['vnet1']]);
+  t.end();
+});
+
 t.test('the manifest loader reads ARM resources (az show objects and az list arrays)', (t) => {
   const text = JSON.stringify([
     nsgWith([rule('web', {})]),

@@ -820,14 +820,14 @@ export function checkSubnetResource(input: unknown, issues: Issues): SubnetResou
   checkType(k, input, SUBNET_ARM_TYPE);
   const self = selfRef(k, input, SUBNET_ARM_TYPE);
   if (self === undefined) return undefined;
-  const body = checkSubnetBody(k, { ...input, name: self.name, id: self.ref.id !== null ? input.id : undefined }, '', null);
-  if (body === undefined) return undefined;
   const vnet: ArmRef = {
     raw: self.ref.raw,
     id: self.ref.id === null ? null : self.ref.id.replace(/\/subnets\/[^/]+$/, ''),
     type: VNET_ARM_TYPE.toLowerCase(),
     names: self.ref.names.slice(0, 1),
   };
+  const body = checkSubnetBody(k, { ...input, name: self.name }, '', vnet);
+  if (body === undefined) return undefined;
   return { ...body, ref: self.ref, name: self.name, path: '', vnet };
 }
 

@@ -19,7 +19,7 @@ import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject } from '
 import { AgentHub, AgentHubOptions, SyncCall, refOfKey, wireObject } from './agent-stream';
 import { ServerError } from './errors';
 import {
-  BatchIssue, BatchValidationError, DesiredState, ParsedObject, isNamespaced, issuesOf, keyOf, nextState,
+  BatchIssue, BatchValidationError, DesiredState, ParsedObject, isNamespaced, issuesOf, keyOf,
   parseText, resolveKind, storedToParsed,
 } from './model-adapter';
 import {
@@ -93,7 +93,7 @@ export class Controller {
     return this.store.version;
   }
 
-  /** The validated desired state (read-only view; replaced on every commit). */
+  /** The validated desired state (read-only for callers; updated in place on every commit). */
   desired(): DesiredState {
     return this.state;
   }
@@ -153,7 +153,8 @@ export class Controller {
       }
       throw new BatchValidationError(issues);
     }
-    const next = nextState(this.state, parsed, deletes);
+    // Cross-object checks of the model go here (nextState on a clone) once it has any; today
+    // every rule is per object, so the state is updated in place after the commit below.
 
     const results: PObjectResult[] = [];
     for (const p of parsed) {
@@ -168,13 +169,23 @@ export class Controller {
       key: p.key, kind: p.kind, apiVersion: p.apiVersion, namespace: p.namespace, name: p.name, raw: p.raw,
       ...(p.source ? { source: p.source } : {}),
     }));
-    const prev = this.state;
-    this.state = next; // before commit(): its listeners (agents, watchers) may read the state
+    // Update the validated state first (commit() listeners may read it), undo if the commit fails.
+    const undo: (() => void)[] = [];
+    for (const d of deletes) {
+      const old = this.state.get(d.kind, d.namespace, d.name);
+      this.state.delete(d.kind, d.namespace, d.name);
+      if (old !== undefined) undo.push(() => this.state.upsert(old));
+    }
+    for (const p of parsed) {
+      const old = this.state.get(p.kind, p.namespace, p.name);
+      this.state.upsert(p.manifest);
+      undo.push(() => (old !== undefined ? this.state.upsert(old) : this.state.delete(p.kind, p.namespace, p.name)));
+    }
     let version: number;
     try {
       version = this.store.commit(upserts, deletes.map((d) => d.key)).version;
     } catch (err) {
-      this.state = prev;
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]();
       throw err;
     }
     this.log('apply', { version, upserts: upserts.length, deletes: deletes.length });

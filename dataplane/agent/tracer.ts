@@ -18,6 +18,7 @@ import { CONN_STATE_NAMES, NAT_DST, NAT_SRC } from '../flows/flow-table';
 import type { ServiceResult, ServiceTable } from '../tables/service-table';
 import { SERVICE_REASON_NAMES } from '../tables/service-table';
 import { TapflowError } from '../../control/model/errors';
+import type { FilterExplanation } from '../tables/classifier';
 
 export type TraceProto = 'tcp' | 'udp' | 'sctp' | 'icmp';
 
@@ -55,6 +56,8 @@ export interface TraceResult {
   out: { src: string; dst: string; ttl: number } | null;
   /** Frames tapflow generated in answer (RST, ICMP errors, echo replies). */
   generated: string[];
+  /** NSG / NetworkPolicy evaluation of the flow's first packet, step by step; null when not evaluated. */
+  security: FilterExplanation | null;
 }
 
 const PROTO_NUM: Record<TraceProto, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1 };
@@ -162,7 +165,7 @@ export class Tracer {
     const c = this.fwd.counters;
     const before = { fwd: c.forwarded, del: c.delivered, drop: c.dropped, pend: c.pending };
     const inserted = this.fwd.flows.inserted;
-    this.fwd.lastEgress = -1; this.fwd.lastRoute = -1; this.fwd.lastConn = -1; this.fwd.lastFrontend = -1;
+    this.fwd.lastEgress = -1; this.fwd.lastRoute = -1; this.fwd.lastConn = -1; this.fwd.lastFrontend = -1; this.fwd.lastFilterTo = -1;
     for (const port of this.ports) port.drainSent();
     this.ports[p].inject(frame);
     this.fwd.poll(p);
@@ -215,7 +218,17 @@ export class Tracer {
         if (verdict !== 'forward' && verdict !== 'local') reason = `${reason}: ${SERVICE_REASON_NAMES[res.reason]}`;
       }
     }
+    let security: FilterExplanation | null = null;
+    const filters = this.fwd.gen.filters;
+    if (filters !== null && this.fwd.lastFilterTo >= 0) {
+      const a = this.fwd.lastFilterArgs, q = this.fwd.lastFilterTo;
+      security = a[0] === 4
+        ? filters.explain4(p, q, a[1], a[2], a[3], a[4], a[5])
+        : filters.explain6(p, q, a[1], this.fwd.addr32.slice(0, 16), this.fwd.addr32.slice(16, 32), a[4], a[5]);
+      if (verdict === 'drop' && security.reason) reason = `${reason}: ${security.reason}`;
+    }
     return {
+      security,
       packet: { src: pkt.src, dst: pkt.dst, proto, from },
       verdict, reason,
       ingress: names[p],

@@ -62,10 +62,14 @@ export const enum DropReason {
   ServiceDropped = 43,
   /** No free source port for masquerade / egress SNAT. */
   SnatExhausted = 44,
+  /** A new flow denied by an Azure network security group rule. */
+  NsgDenied = 45,
+  /** A new flow denied by Kubernetes NetworkPolicy. */
+  PolicyDenied = 46,
 }
 
 /** Number of DropReason values; sizes the per-port drop counter arrays. */
-export const DROP_REASON_COUNT = 45;
+export const DROP_REASON_COUNT = 47;
 
 /** Stable, kebab-case names for stats output and metrics labels, indexed by DropReason. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -80,5 +84,5 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'no-route', 'route-blackhole', 'ttl-exceeded', 'mtu-exceeded', 'neighbor-queue-full',
   'neighbor-unresolved', 'source-spoofed', 'local-unhandled', 'multicast', 'gso-unsupported',
   'tx-failed', 'hairpin-l2', 'icmp-error-rate-limited', 'wrong-port',
-  'service-rejected', 'service-dropped', 'snat-exhausted',
+  'service-rejected', 'service-dropped', 'snat-exhausted', 'nsg-denied', 'policy-denied',
 ];

@@ -44,6 +44,8 @@ import { isV4Martian, isV4Multicast, isV6LinkLocal, isV6Martian, isV6Multicast, 
 import { NeighborState, NeighborTable } from '../tables/neighbor-table';
 import { AffinityTable } from '../tables/affinity-table';
 import { ServiceResult } from '../tables/service-table';
+import { FilterResult } from '../tables/classifier';
+import type { FilterTable } from '../tables/classifier';
 import { ConnState, FlowTable, FlowTimeouts, NAT_DST, NAT_SRC } from '../flows/flow-table';
 import { applyNat4, applyNat6, setRewrite } from '../flows/nat';
 import { ServiceVerdict } from './generation';
@@ -134,6 +136,10 @@ export class Forwarder {
   lastRoute = -1;
   lastConn = -1;
   lastFrontend = -1;
+  /** Egress port the last new flow was classified toward (-1: not classified) and its arguments
+   *  (family, proto, src4, dst4, sport, dport; IPv6 addresses in addr32). */
+  lastFilterTo = -1;
+  readonly lastFilterArgs = new Float64Array(6);
 
   /** Connection tracking + the flow cache (both directions, whole rewrite cached). */
   readonly flows: FlowTable;
@@ -145,6 +151,12 @@ export class Forwarder {
   private readonly nSrc = new Uint32Array(4);
   private readonly nDst = new Uint32Array(4);
   private readonly kw = new Uint32Array(10);
+  /** Filled by the classifier for each new flow (trace reads it). */
+  readonly filterRes = new FilterResult();
+  /** Source (0..15) and destination (16..31) of a new IPv6 flow after NAT, for the classifier. */
+  readonly addr32 = new Uint8Array(32);
+  /** Optional NSG flow-log hook, called once per new flow that met a filter table. */
+  flowLog: ((t: FilterTable, r: FilterResult, info: FrameInfo, family: number, src: Uint32Array, dst: Uint32Array, sport: number, dport: number) => void) | null = null;
   private readonly kw2 = new Uint32Array(10);
 
   // ICMP error token bucket.
@@ -575,6 +587,31 @@ export class Forwarder {
         if (nSport < 0) { this.counters.drop(p, DropReason.SnatExhausted); return -1; }
       }
     }
+    // Security rules, once per flow, on the addresses after DNAT (as every CNI does), toward
+    // the port the translated packet will leave by. Replies never get here: stateful.
+    const filters = gen.filters;
+    if (filters !== null) {
+      const rt = gen.routes;
+      if (family === 6) this.pair16(oSrc, nDst);
+      const route = family === 4 ? rt.lpm4.lookup(nDst[3]) : rt.lpm6.lookup(this.addr32, 16);
+      const kind = route < 0 ? RouteKind.Unreachable : rt.kind[route];
+      if (kind === RouteKind.Direct || kind === RouteKind.Gateway) {
+        const q = rt.port[route];
+        const fr = this.filterRes;
+        this.lastFilterTo = q;
+        const la = this.lastFilterArgs;
+        la[0] = family; la[1] = proto; la[2] = oSrc[3]; la[3] = nDst[3]; la[4] = sport; la[5] = nDport;
+        const ok = family === 4
+          ? filters.classify4(p, q, proto, oSrc[3], nDst[3], sport, nDport, fr)
+          : filters.classify6(p, q, proto, this.addr32, 0, 16, sport, nDport, fr);
+        if (!ok) {
+          this.counters.drop(p, fr.nsgRule >= 0 && fr.policy < 0 ? DropReason.NsgDenied : DropReason.PolicyDenied);
+          if (this.flowLog !== null) this.flowLog(filters, fr, info, family, oSrc, nDst, sport, nDport);
+          return -1;
+        }
+        if (this.flowLog !== null) this.flowLog(filters, fr, info, family, oSrc, nDst, sport, nDport);
+      }
+    }
     const c = ft.create(now, ConnState.New, gen.version);
     ft.spKey[c] = spKey;
     ft.beKey[c] = beKey;
@@ -603,6 +640,16 @@ export class Forwarder {
       cand = icmp ? step & 0xffff : SNAT_PORT_MIN + (step % (65536 - SNAT_PORT_MIN));
     }
     return -1;
+  }
+
+  /** Byte form of two address-word quads into addr32 (src at 0, dst at 16). */
+  private pair16(src: Uint32Array, dst: Uint32Array): void {
+    const b = this.addr32;
+    for (let i = 0; i < 4; i++) {
+      const v = src[i], d = dst[i];
+      b[i * 4] = v >>> 24; b[i * 4 + 1] = (v >>> 16) & 0xff; b[i * 4 + 2] = (v >>> 8) & 0xff; b[i * 4 + 3] = v & 0xff;
+      b[16 + i * 4] = d >>> 24; b[17 + i * 4] = (d >>> 16) & 0xff; b[18 + i * 4] = (d >>> 8) & 0xff; b[19 + i * 4] = d & 0xff;
+    }
   }
 
   /** REJECT: TCP RST, or ICMP port unreachable from the address the client tried. */

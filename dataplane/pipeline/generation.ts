@@ -5,6 +5,7 @@
  */
 import type { CompiledRoutes } from '../../control/compile/routes';
 import type { Lpm4, Lpm6 } from '../tables/lpm';
+import type { FilterTable } from '../tables/classifier';
 
 /** Outcome of resolving a new flow against the service table. */
 export const enum ServiceVerdict {
@@ -73,6 +74,8 @@ export interface Generation {
   readonly uplink: number;
   /** cni mode: the uplink answers ARP/ND for pod addresses. */
   readonly cniMode: boolean;
+  /** Compiled NSGs + NetworkPolicies (first packet of each flow), or null: allow all. */
+  readonly filters: FilterTable | null;
   /** Compiled services, or null when none are configured. */
   readonly services: ServiceStage | null;
   /** Node primary addresses used for masquerade / egress SNAT (0 / has6 = 0 when absent). */

@@ -696,6 +696,35 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   }
 
   /**
+   * The addresses ownsAddress4/6 answer for (LoadBalancer frontends and external IPs), each
+   * once, in compile order: IPv4 as u32, IPv6 as 16 bytes. Off the hot path (the agent diffs
+   * them between generations to send gratuitous ARP / unsolicited NA for new ones).
+   */
+  ownedAddresses(): { v4: number[]; v6: Uint8Array[] } {
+    const v4: number[] = [];
+    const v6: Uint8Array[] = [];
+    const seen = new Set<string>();
+    for (const m of this.feMeta) {
+      const rec = this.recordOf(m.id);
+      if (rec === null) continue;
+      const kind = rec.t[rec.o + R_FLAGS] & FEF_KIND;
+      if ((kind !== FrontendKind.LoadBalancer && kind !== FrontendKind.ExternalIP) || seen.has(m.address)) continue;
+      seen.add(m.address);
+      if (rec.t === this.fe4) v4.push(this.fe4[m.id * FE4_STRIDE] >>> 0);
+      else {
+        const o = (m.id - this.cap4) * FE6_STRIDE;
+        const b = new Uint8Array(16);
+        for (let w = 0; w < 4; w++) {
+          const x = this.fe6[o + w];
+          b[4 * w] = x >>> 24; b[4 * w + 1] = (x >>> 16) & 255; b[4 * w + 2] = (x >>> 8) & 255; b[4 * w + 3] = x & 255;
+        }
+        v6.push(b);
+      }
+    }
+    return { v4, v6 };
+  }
+
+  /**
    * Resolve a new IPv4 flow to frontend `fe` (from lookupFrontend4) from `src:sport` arriving
    * on a port of role `fromRole` (PortRole). `flowHash` picks the Maglev entry (same hash →
    * same backend); `now` (ms) drives session affinity. Fills `out`; never throws, never

@@ -261,6 +261,38 @@ t.test('TSO: hdr_len is a hint (Linux sends skb_headlen)', async (t) => {
   t.equal(segment(f).n, BAD, 'hdr_len past the frame');
 });
 
+t.test('every source / destination alignment and subarray byteOffset gives the same segments', async (t) => {
+  for (const mss of [1448, 1001]) {
+    const f = superFrame({ mss, payloadLen: 9000, tcpOptions: TS_OPTS });
+    const ref = segment(f);
+    const problems: string[] = [];
+    for (let shift = 0; shift < 4; shift++) {
+      for (let viewOff = 0; viewOff < 4; viewOff++) {
+        for (let outBase = 0; outBase < 4; outBase++) {
+          // input moved by `shift` bytes inside a view that starts `viewOff` bytes into its ArrayBuffer
+          const backing = new Uint8Array(viewOff + shift + f.buf.length);
+          const buf = backing.subarray(viewOff);
+          buf.set(f.buf, shift);
+          const info = new FrameInfo();
+          parseFrame(buf, f.off + shift, f.len, info);
+          const outBacking = new Uint8Array(3 + outBase + 64 * SLOT);
+          const out = outBacking.subarray(3 - (viewOff % 4));
+          const lens = new Uint32Array(64);
+          const n = segmentGso(buf, f.off + shift, f.len, f.hdrOff + shift, info, out, outBase, SLOT, 64, lens);
+          let same = n === ref.n;
+          for (let i = 0; same && i < n; i++) {
+            same = lens[i] === ref.lens[i] &&
+              Buffer.compare(out.subarray(outBase + i * SLOT, outBase + i * SLOT + 10 + lens[i]), ref.out.subarray(i * SLOT, i * SLOT + 10 + lens[i])) === 0;
+          }
+          if (!same) problems.push(`mss ${mss} shift ${shift} viewOff ${viewOff} outBase ${outBase}`);
+        }
+      }
+    }
+    t.same(problems, [], `mss ${mss}: 64 placements identical`);
+    t.same(verifySegments(f, ref, mss), [], `mss ${mss}: reference valid`);
+  }
+});
+
 // -------------------------------------------------------------------------------- UDP
 
 t.test('USO (UDP_L4) over IPv4 and IPv6', async (t) => {

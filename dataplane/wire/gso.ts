@@ -103,17 +103,30 @@ function isIndex(x: number): boolean {
   return (x | 0) === x && x >= 0;
 }
 
-// DataViews over the last input / output arrays: slabs are long-lived, so a view is made
-// once per slab. Recreated when the array's length changed (a length-tracking view on a
-// resized buffer), so the view always covers what the bounds checks allowed.
+/** True when typed arrays use little-endian byte order (x86, ARM): Uint32Array words are LE. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+// Views over the last input / output arrays: slabs are long-lived, so views are made once
+// per slab. A DataView for any offset, and a Uint32Array over the same bytes from the
+// 4-byte boundary at or below the array's start (xDelta = byteOffset & 3), for copying
+// payload whose source and destination both sit on 4-byte boundaries (the usual case:
+// slots, headers and MSS are multiples of 4). Recreated when the array's length changed
+// (a length-tracking view on a resized buffer), so they always cover what the bounds
+// checks allowed. (They keep the last two slabs reachable; slabs live as long anyway.)
 let inArr: Uint8Array | null = null;
 let inView: DataView = new DataView(new ArrayBuffer(0));
+let inWords: Uint32Array = new Uint32Array(0);
+let inDelta = 0;
 let outArr: Uint8Array | null = null;
 let outView: DataView = new DataView(new ArrayBuffer(0));
+let outWords: Uint32Array = new Uint32Array(0);
+let outDelta = 0;
 
 function viewIn(buf: Uint8Array): DataView {
   if (buf !== inArr || inView.byteLength !== buf.byteLength) {
     inView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    inDelta = buf.byteOffset & 3;
+    inWords = new Uint32Array(buf.buffer, buf.byteOffset - inDelta, (buf.byteLength + inDelta) >>> 2);
     inArr = buf;
   }
   return inView;
@@ -122,35 +135,78 @@ function viewIn(buf: Uint8Array): DataView {
 function viewOut(buf: Uint8Array): DataView {
   if (buf !== outArr || outView.byteLength !== buf.byteLength) {
     outView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    outDelta = buf.byteOffset & 3;
+    outWords = new Uint32Array(buf.buffer, buf.byteOffset - outDelta, (buf.byteLength + outDelta) >>> 2);
     outArr = buf;
   }
   return outView;
 }
 
 /**
- * Copy n bytes src[s..] → dst[d..] and return their checksum sum folded to 16 bits
- * (big-endian words, as sumRange + fold, with the first byte at an even offset).
- * Reads and sums little-endian 32-bit words (native order on x86/ARM: about twice as
- * fast as byte reads); the one's complement sum is byte-order independent (RFC 1071
- * 2(B)), so the folded little-endian sum byte-swapped is the big-endian one.
+ * Copy n bytes src[s..] → dst[d..] (src/dst: the viewIn/viewOut views) and return their
+ * checksum sum folded to 16 bits (big-endian words, as sumRange + fold, with the first
+ * byte at an even offset). Sums 32-bit words in the machine's byte order: the one's
+ * complement sum is byte-order independent (RFC 1071 2(B)), so a folded little-endian
+ * sum byte-swapped is the big-endian one.
+ * Both ends 4-byte aligned: Uint32Array words, 4 a round; otherwise DataView
+ * little-endian words, 16 bytes a round. (Measured on Node 20: the word loop is ~30 %
+ * faster than DataView, which is ~2× faster than byte reads; 8- or 32-byte DataView
+ * rounds, or hoisting s + i into a temporary, were slower.)
  */
 function copySum(src: DataView, s: number, dst: DataView, d: number, n: number): number {
   let acc = 0;
   let i = 0;
-  const n16 = n - 15;
-  while (i < n16) {
-    // 16 bytes a round, indices written out: measured fastest on Node 20 (8 or 32 a
-    // round, or hoisting s + i into a temporary, cost 30-80 % more)
-    const a = src.getUint32(s + i, true);
-    const b = src.getUint32(s + i + 4, true);
-    const c = src.getUint32(s + i + 8, true);
-    const e = src.getUint32(s + i + 12, true);
-    dst.setUint32(d + i, a, true);
-    dst.setUint32(d + i + 4, b, true);
-    dst.setUint32(d + i + 8, c, true);
-    dst.setUint32(d + i + 12, e, true);
-    acc += (a + b) + (c + e); // < 2^46 for 64 KiB: exact
-    i += 16;
+  let le = true;
+  const sw = s + inDelta;
+  const dw = d + outDelta;
+  if (((sw | dw) & 3) === 0) {
+    const S = inWords;
+    const D = outWords;
+    let p = sw >>> 2;
+    let q = dw >>> 2;
+    const end = p + (n >>> 2);
+    const end4 = end - 3;
+    while (p < end4) {
+      const a = S[p];
+      const b = S[p + 1];
+      const c = S[p + 2];
+      const e = S[p + 3];
+      D[q] = a;
+      D[q + 1] = b;
+      D[q + 2] = c;
+      D[q + 3] = e;
+      acc += (a + b) + (c + e); // < 2^46 for 64 KiB: exact
+      p += 4;
+      q += 4;
+    }
+    while (p < end) {
+      const a = S[p];
+      D[q] = a;
+      acc += a;
+      p++;
+      q++;
+    }
+    i = n & ~3;
+    le = LITTLE_ENDIAN;
+    if (!le && i < n) {
+      // big-endian words: finish the tail big-endian too
+      acc += copySumTailBe(src, s + i, dst, d + i, n - i);
+      i = n;
+    }
+  } else {
+    const n16 = n - 15;
+    while (i < n16) {
+      const a = src.getUint32(s + i, true);
+      const b = src.getUint32(s + i + 4, true);
+      const c = src.getUint32(s + i + 8, true);
+      const e = src.getUint32(s + i + 12, true);
+      dst.setUint32(d + i, a, true);
+      dst.setUint32(d + i + 4, b, true);
+      dst.setUint32(d + i + 8, c, true);
+      dst.setUint32(d + i + 12, e, true);
+      acc += (a + b) + (c + e);
+      i += 16;
+    }
   }
   while (i + 1 < n) {
     const w = src.getUint16(s + i, true);
@@ -164,7 +220,24 @@ function copySum(src: DataView, s: number, dst: DataView, d: number, n: number):
     acc += x;
   }
   const f = fold(acc);
-  return ((f & 0xff) << 8) | (f >>> 8);
+  return le ? ((f & 0xff) << 8) | (f >>> 8) : f;
+}
+
+/** Big-endian copy + sum of a short tail (< 4 bytes), for big-endian machines. */
+function copySumTailBe(src: DataView, s: number, dst: DataView, d: number, n: number): number {
+  let acc = 0;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const w = src.getUint16(s + i);
+    dst.setUint16(d + i, w);
+    acc += w;
+  }
+  if (i < n) {
+    const x = src.getUint8(s + i);
+    dst.setUint8(d + i, x);
+    acc += x << 8;
+  }
+  return acc;
 }
 
 /** Copy n bytes src[s..] → dst[d..] (headers: 4 bytes a step). */
