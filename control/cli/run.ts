@@ -3,12 +3,13 @@
  * when they change) or, with `--controller`, fed by the controller (issue #5).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseNodeConfig, NodeConfig } from '../model/node-config';
 import { DesiredState, loadManifestPaths } from '../model/manifests';
 import '../model/kinds';
 import { formatError, parse, UsageError } from './main';
 
-export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--batch N]
+export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--state-dir DIR] [--batch N]
 
 Opens every TAP named in the NodeConfig (creating it in the current network namespace)
 and forwards between them until SIGINT/SIGTERM. Prints one JSON line {"event":"ready",...}
@@ -21,6 +22,9 @@ Options:
                        an invalid change is reported with its field path and the running
                        configuration stays
   --admin-socket PATH  serve GET /stats and /healthz over HTTP on this unix socket
+  --state-dir DIR      keep LoadBalancer IP allocations (NodeConfig spec.loadBalancerPools)
+                       in DIR/lb-allocations.json across restarts; default: next to the
+                       admin socket (<socket name>.lb-allocations.json), else not kept
   --batch N            frames per receive batch (default 64)
   -h, --help           this help
 `;
@@ -34,6 +38,7 @@ export async function runCommand(args: string[]): Promise<number> {
     'node-config': { type: 'string' },
     config: { type: 'string', multiple: true },
     'admin-socket': { type: 'string' },
+    'state-dir': { type: 'string' },
     batch: { type: 'string' },
   }, RUN_USAGE);
   if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
@@ -45,13 +50,22 @@ export async function runCommand(args: string[]): Promise<number> {
   const state = configPaths.length > 0 ? loadState(configPaths) : null;
   const batch = values.batch !== undefined ? Number(values.batch) : undefined;
   const { Agent } = await import('../../dataplane/agent/agent');
-  const agent = await Agent.start(cfg, { adminSocket: values['admin-socket'] as string | undefined, batch, state });
   const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+  // LoadBalancer allocations survive restarts in standalone mode (a file next to the admin socket or in --state-dir).
+  const adminSocket = values['admin-socket'] as string | undefined;
+  const stateDir = values['state-dir'] as string | undefined;
+  const lbStateFile = stateDir !== undefined ? path.join(stateDir, 'lb-allocations.json')
+    : adminSocket !== undefined ? path.join(path.dirname(adminSocket), `${path.basename(adminSocket).replace(/\.sock$/, '')}.lb-allocations.json`) : undefined;
+  const agent = await Agent.start(cfg, { adminSocket, batch, state, ...(lbStateFile !== undefined ? { lbStateFile } : {}), onEvent: (e) => emit(e) });
   const serviceErrors = () => agent.lastCompile.serviceStatus.filter((s) => s.errors.length > 0);
+  /** The LoadBalancer IPs tapflow allocated (errors are in serviceErrors); absent without pools. */
+  const loadBalancers = () => (agent.lastCompile.lbStatus.active
+    ? { loadBalancers: agent.lastCompile.lbStatus.allocations.map((a) => ({ service: a.service, ips: a.ips, ...(a.internal ? { internal: true } : {}) })) }
+    : {});
   emit({
     event: 'ready', pid: process.pid, node: cfg.spec.nodeName, version: agent.forwarder.gen.version,
     ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
-    services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(),
+    services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers(),
   });
 
   // Reload on change (debounced); a bad change leaves the running generation in place.
@@ -61,7 +75,7 @@ export async function runCommand(args: string[]): Promise<number> {
     timer = null;
     try {
       const res = agent.apply(readNode(), configPaths.length > 0 ? loadState(configPaths) : null);
-      emit({ event: 'applied', version: res.gen.version, compileMs: +res.compileMs.toFixed(2), services: res.serviceStatus.length, serviceErrors: serviceErrors() });
+      emit({ event: 'applied', version: res.gen.version, compileMs: +res.compileMs.toFixed(2), services: res.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers() });
     } catch (err) {
       emit({ event: 'rejected', version: agent.forwarder.gen.version, error: formatError(err) });
     }

@@ -150,3 +150,6 @@ export async function startAgentMetrics(agent: ControlledAgent, listen: string, 
   const server = await MetricsServer.listen(listen, metrics);
   return { metrics, server };
 }
+
+/** Compile-time check that the real agent fits ControlledAgent (type-only import: no addon loaded). */
+export const asControlledAgent = (a: import('../../dataplane/agent/agent').Agent): ControlledAgent => a;

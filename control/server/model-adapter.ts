@@ -9,9 +9,8 @@ import { ErrorCode, Issue, Issues, TapflowError, ValidationError } from '../mode
 import { Obj, isObj, objectKey } from '../model/k8s';
 import { DesiredState, Manifest, ManifestError, ManifestIssue, loadManifests, supportedKinds } from '../model/manifests';
 import type { StoredObject } from '../store/file-store';
-// Kinds that register themselves with the loader on import.
-import '../model/nsg';
-import '../model/network-policy';
+// Every kind registers itself with the loader on import.
+import '../model/kinds';
 
 export type { Manifest };
 

@@ -12,6 +12,10 @@ import { TapPort } from '../io/tap-port';
 import { Forwarder, ForwarderOptions } from '../pipeline/forwarder';
 import { AdminServer } from './admin-server';
 import { snapshotStats, StatsSnapshot } from './stats';
+// LoadBalancer IPs, announcements, health probes, healthCheckNodePorts (see afterCompile).
+import { LbAllocationState, readLbState, sameLbState, writeLbState } from '../../control/compile/lb-allocator';
+import { HealthChecker, HealthCheckerOptions, HealthChange, ProbeStatus, probeTargets } from './health-checker';
+import { HealthCheckServer, HealthCheckServerEvent, HealthCheckServerOptions, HealthCheckListenerStatus, healthCheckAddresses } from './health-check-server';
 
 export interface AgentOptions extends ForwarderOptions {
   /** Unix socket path for the admin endpoint (stats); none when absent. */
@@ -22,7 +26,20 @@ export interface AgentOptions extends ForwarderOptions {
   openPort?: (name: string, tap: string, vnetHdr: boolean) => Port;
   /** Services, endpoints, policies… to forward with from the start. */
   state?: DesiredState | null;
+  // ── LoadBalancer / health (afterCompile) ──
+  /** Keep the LoadBalancer IP allocation in this JSON file across restarts (standalone mode). */
+  lbStateFile?: string;
+  /** Gratuitous ARP / unsolicited NA for each new LB / external IP: `count` times, `intervalMs` apart (default 3 × 1000, keepalived style). */
+  announce?: { count?: number; intervalMs?: number };
+  /** Health probes (tapflow.dev/health-probe); tests shorten intervals here. */
+  healthProbes?: HealthCheckerOptions;
+  /** healthCheckNodePort servers; false: none. */
+  healthCheckServer?: HealthCheckServerOptions | false;
+  /** Health transitions, healthCheckNodePort bind problems, state-file problems. */
+  onEvent?: (e: AgentEvent) => void;
 }
+
+export type AgentEvent = HealthChange | HealthCheckServerEvent | { event: 'lb-state-error'; file: string; error: string };
 
 export class Agent {
   private timer: NodeJS.Timeout | null = null;
@@ -31,6 +48,13 @@ export class Agent {
 
   /** The last successful compile (service status, timings). */
   lastCompile: NodeCompileResult;
+  // LoadBalancer / health runtime (afterCompile).
+  private announcer: Announcer | null = null;
+  private health: HealthChecker | null = null;
+  private hcServer: HealthCheckServer | null = null;
+  private lbFile: string | null = null;
+  private lbSaved: LbAllocationState | null = null;
+  private onEvent: (e: AgentEvent) => void = () => undefined;
 
   private constructor(
     public config: NodeConfig,
@@ -43,7 +67,16 @@ export class Agent {
   }
 
   static async start(cfg: NodeConfig, opts: AgentOptions = {}): Promise<Agent> {
-    const compiler = new NodeCompiler();
+    let lbState: LbAllocationState | null = null;
+    let lbError: string | null = null;
+    if (opts.lbStateFile) {
+      try {
+        lbState = readLbState(opts.lbStateFile);
+      } catch (e) {
+        lbError = e instanceof Error ? e.message : String(e); // start fresh, report it
+      }
+    }
+    const compiler = new NodeCompiler({ lbState });
     const first = compiler.compile(cfg, opts.state ?? null, 1);
     const gen = first.gen;
     const ports: Port[] = [];
@@ -63,6 +96,18 @@ export class Agent {
     agent.timer = setInterval(() => fwd.tick(), 250);
     agent.timer.unref();
     if (opts.adminSocket) agent.admin = await AdminServer.listen(opts.adminSocket, () => agent.stats());
+    // LoadBalancer / health runtime.
+    if (opts.onEvent) agent.onEvent = opts.onEvent;
+    if (lbError !== null && opts.lbStateFile) agent.onEvent({ event: 'lb-state-error', file: opts.lbStateFile, error: lbError });
+    agent.lbFile = opts.lbStateFile ?? null;
+    agent.lbSaved = lbState;
+    agent.announcer = new Announcer(fwd, opts.announce?.count ?? 3, opts.announce?.intervalMs ?? 1000);
+    agent.health = new HealthChecker({ ...opts.healthProbes, onChange: (e) => { opts.healthProbes?.onChange?.(e); agent.onEvent(e); } });
+    if (opts.healthCheckServer !== false) {
+      const o = opts.healthCheckServer ?? {};
+      agent.hcServer = new HealthCheckServer({ ...o, onEvent: (e) => { o.onEvent?.(e); agent.onEvent(e); } });
+    }
+    agent.afterCompile(first, opts.state ?? null);
     return agent;
   }
 
@@ -87,14 +132,89 @@ export class Agent {
     this.forwarder.setGeneration(res.gen);
     this.config = cfg;
     this.lastCompile = res;
+    this.afterCompile(res, state);
     return res;
+  }
+
+  // ── LoadBalancer / health hooks ────────────────────────────────────────────────────────
+  /**
+   * After a generation is live: persist the LoadBalancer allocation when it changed, announce
+   * addresses the uplink newly answers for (GARP / unsolicited NA), hand the probe targets to
+   * the health checker and the healthCheckNodePorts to their server. Never throws.
+   */
+  private afterCompile(res: NodeCompileResult, state: DesiredState | null): void {
+    const st = this.compiler.lbState;
+    if (this.lbFile !== null && st !== null && (this.lbSaved === null || !sameLbState(st, this.lbSaved))) {
+      try {
+        writeLbState(this.lbFile, st);
+        this.lbSaved = st;
+      } catch (e) {
+        this.onEvent({ event: 'lb-state-error', file: this.lbFile, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    this.announcer?.update(this.config.spec.uplinkPort, res.services.ownedAddresses());
+    const services = state ? state.services() : [];
+    this.health?.update(probeTargets(services, (ns, name) => state?.endpointSlicesFor(ns, name) ?? [], res.services.interner), res.services);
+    this.hcServer?.update(res.services.healthChecks, healthCheckAddresses(this.config.spec));
+  }
+
+  /** Health probe state (one entry per probed endpoint × probe spec). */
+  healthStatus(): ProbeStatus[] {
+    return this.health?.status() ?? [];
+  }
+
+  /** healthCheckNodePort listeners (bind errors included). */
+  healthCheckStatus(): HealthCheckListenerStatus[] {
+    return this.hcServer?.status() ?? [];
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.announcer?.stop();
+    this.health?.stop();
     for (const p of this.ports) p.close();
     if (this.admin) await this.admin.close();
+    if (this.hcServer) await this.hcServer.close();
+  }
+}
+
+/**
+ * Gratuitous ARP / unsolicited NA for addresses the uplink starts answering for (LoadBalancer
+ * ingress, external IPs): sent at once, then `count - 1` more `intervalMs` apart (keepalived
+ * style), so VNet neighbors update their caches. An address that goes away stops being
+ * announced. Timers are unref'd and cleared by stop().
+ */
+class Announcer {
+  private v4 = new Set<number>();
+  private v6 = new Map<string, Uint8Array>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly fwd: Forwarder, private readonly count: number, private readonly intervalMs: number) {}
+
+  update(uplink: number, owned: { v4: number[]; v6: Uint8Array[] }): void {
+    const prev4 = this.v4, prev6 = this.v6;
+    this.v4 = new Set(owned.v4);
+    this.v6 = new Map(owned.v6.map((b) => [Buffer.from(b).toString('hex'), b]));
+    for (const a of this.v4) if (!prev4.has(a)) this.repeat(() => this.v4.has(a), () => this.fwd.announce4(uplink, a));
+    for (const [k, b] of this.v6) if (!prev6.has(k)) this.repeat(() => this.v6.has(k), () => this.fwd.announce6(uplink, b, 0));
+  }
+
+  private repeat(still: () => boolean, send: () => void): void {
+    send();
+    for (let i = 1; i < this.count; i++) {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (still()) send();
+      }, i * this.intervalMs);
+      t.unref();
+      this.timers.add(t);
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
   }
 }

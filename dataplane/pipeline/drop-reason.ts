@@ -66,10 +66,12 @@ export const enum DropReason {
   NsgDenied = 45,
   /** A new flow denied by Kubernetes NetworkPolicy. */
   PolicyDenied = 46,
+  /** The source exceeded its new-flow rate (flood protection). */
+  FlowRateLimited = 47,
 }
 
 /** Number of DropReason values; sizes the per-port drop counter arrays. */
-export const DROP_REASON_COUNT = 47;
+export const DROP_REASON_COUNT = 48;
 
 /** Stable, kebab-case names for stats output and metrics labels, indexed by DropReason. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -85,4 +87,5 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'neighbor-unresolved', 'source-spoofed', 'local-unhandled', 'multicast', 'gso-unsupported',
   'tx-failed', 'hairpin-l2', 'icmp-error-rate-limited', 'wrong-port',
   'service-rejected', 'service-dropped', 'snat-exhausted', 'nsg-denied', 'policy-denied',
+  'flow-rate-limited',
 ];

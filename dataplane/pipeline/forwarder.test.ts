@@ -274,3 +274,23 @@ t.test('host port: node IP traffic from the uplink reaches the node stack', (t) 
   balanced(t, n);
   t.end();
 });
+
+t.test('per-source new-flow limit: a flooding source is cut off, established flows are not', (t) => {
+  const n = memNode({ fwd: { newFlowsPerSecondPerSource: 2, newFlowBurst: 2 } });
+  arpFrom(n, POD_A, MAC.podA, '10.244.0.2', '10.244.0.1');
+  n.ports[POD_A].drainSent();
+  const flow = (sport: number) => buildFrame({ srcMac: MAC.podA, dstMac: GW_MAC, ip: { version: 4, src: '10.244.0.2', dst: '10.0.0.10' },
+    l4: { proto: 'udp', sport, dport: 53, payload: 'q' } });
+  for (let i = 0; i < 5; i++) n.ports[POD_A].inject(flow(1000 + i));
+  n.fwd.poll(POD_A);
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.FlowRateLimited], 3, 'three of five new flows refused');
+  n.ports[POD_A].inject(flow(1000));
+  n.fwd.poll(POD_A);
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.FlowRateLimited], 3, 'an existing flow is not limited');
+  n.clock.now += 1000;
+  for (let i = 0; i < 3; i++) n.ports[POD_A].inject(flow(2000 + i));
+  n.fwd.poll(POD_A);
+  t.equal(n.fwd.counters.drops[POD_A * DROP_REASON_COUNT + DropReason.FlowRateLimited], 4, 'refilled at the configured rate');
+  balanced(t, n);
+  t.end();
+});

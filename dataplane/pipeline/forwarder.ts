@@ -71,6 +71,14 @@ export interface ForwarderOptions {
   /** Connections the flow table holds (evicting beyond). */
   flowCapacity?: number;
   flowTimeouts?: Partial<FlowTimeouts>;
+  /**
+   * Flood protection: new flows per second one source address may open (0 = unlimited),
+   * with a burst of `newFlowBurst`. Sources hash into `newFlowBuckets` token buckets (a
+   * fixed table: colliding sources share a bucket; memory never grows).
+   */
+  newFlowsPerSecondPerSource?: number;
+  newFlowBurst?: number;
+  newFlowBuckets?: number;
   /** Session-affinity state handed to the service table (kept across generations). */
   affinity?: unknown;
   affinityCapacity?: number;
@@ -159,6 +167,13 @@ export class Forwarder {
   flowLog: ((t: FilterTable, r: FilterResult, info: FrameInfo, family: number, src: Uint32Array, dst: Uint32Array, sport: number, dport: number) => void) | null = null;
   private readonly kw2 = new Uint32Array(10);
 
+  // Per-source new-flow token buckets (flood protection).
+  private readonly nfRate: number;
+  private readonly nfBurst: number;
+  private readonly nfMask: number;
+  private readonly nfTokens: Float64Array;
+  private readonly nfStamp: Float64Array;
+
   // ICMP error token bucket.
   private readonly icmpRate: number;
   private icmpTokens: number;
@@ -199,6 +214,13 @@ export class Forwarder {
     this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts);
     this.affinity = opts.affinity ?? new AffinityTable(opts.affinityCapacity ?? 65536);
     this.svcRes = opts.serviceResult ?? new ServiceResult();
+    this.nfRate = opts.newFlowsPerSecondPerSource ?? 0;
+    this.nfBurst = opts.newFlowBurst ?? Math.max(1, this.nfRate);
+    let nb = 1;
+    while (nb < (opts.newFlowBuckets ?? 65536)) nb <<= 1;
+    this.nfMask = nb - 1;
+    this.nfTokens = new Float64Array(this.nfRate > 0 ? nb : 0).fill(this.nfBurst);
+    this.nfStamp = new Float64Array(this.nfRate > 0 ? nb : 0);
     this.icmpRate = opts.icmpErrorsPerSecond ?? 1000;
     this.icmpTokens = this.icmpRate;
   }
@@ -532,6 +554,7 @@ export class Forwarder {
   private newFlow(p: number, buf: Uint8Array, off: number, info: FrameInfo, family: number, sport: number, dport: number): number {
     const ft = this.flows, gen = this.gen, now = this.now, proto = info.l4Proto;
     const k = ft.k, oSrc = this.oSrc, oDst = this.oDst, nSrc = this.nSrc, nDst = this.nDst;
+    if (this.nfRate > 0 && !this.newFlowAllowed(k)) { this.counters.drop(p, DropReason.FlowRateLimited); return -1; }
     for (let w = 0; w < 4; w++) { oSrc[w] = nSrc[w] = k[w]; oDst[w] = nDst[w] = k[4 + w]; }
     let flags = 0, nSport = sport, nDport = dport, spKey = -1, beKey = -1;
     const st = gen.services;
@@ -640,6 +663,20 @@ export class Forwarder {
       cand = icmp ? step & 0xffff : SNAT_PORT_MIN + (step % (65536 - SNAT_PORT_MIN));
     }
     return -1;
+  }
+
+  /** Token bucket of the source address in key k (words 0..3). */
+  private newFlowAllowed(k: Uint32Array): boolean {
+    let h = Math.imul(k[3] ^ 0x9e3779b9, 0x85ebca6b) ^ k[2] ^ Math.imul(k[1], 0xc2b2ae35) ^ k[0];
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    const b = (h ^ (h >>> 12)) & this.nfMask;
+    const elapsed = this.now - this.nfStamp[b];
+    this.nfStamp[b] = this.now;
+    let t = this.nfTokens[b] + (elapsed * this.nfRate) / 1000;
+    if (t > this.nfBurst) t = this.nfBurst;
+    if (t < 1) { this.nfTokens[b] = t; return false; }
+    this.nfTokens[b] = t - 1;
+    return true;
   }
 
   /** Byte form of two address-word quads into addr32 (src at 0, dst at 16). */

@@ -41,8 +41,9 @@ t.test('controller drives two agents', { skip }, async (t) => {
   const cli = new ControlClient({ address: server.address });
   t.teardown(() => cli.close());
 
-  // Each agent keeps its applied configuration under --state-dir/<node> (see run.ts).
-  const tb = await testbedFor(t, { nodes: 2, pods: 2, agentArgs: ['--controller', `unix:${sock}`, '--state-dir', path.join(dir, 'agents')] });
+  // Each agent keeps its applied configuration in its own state dir (run.ts: per node, next to
+  // its admin socket by default), so no --state-dir here: both agents get the same arguments.
+  const tb = await testbedFor(t, { nodes: 2, pods: 2, agentArgs: ['--controller', `unix:${sock}`] });
   const nodes = tb.nodes.map((n) => n.name);
   await waitUntil(() => server.controller.hub.statuses().filter((a) => a.connected).length === 2, 20000, 'both agents connected');
   t.same(server.controller.hub.statuses().map((a) => a.node).sort(), [...nodes].sort());
