@@ -378,6 +378,13 @@ export interface PortConfig {
   role: PortRole;
   /** Frames carry a virtio_net_hdr (IFF_VNET_HDR, offloads). Default true. */
   vnetHdr: boolean;
+  /**
+   * Network namespace the TAP lives in (e.g. /run/netns/pod-a), null = the agent's own.
+   * With a netns, the TAP is expected to exist there already (a CNI plugin made it, as a
+   * persistent TAP — the pod's eth0) and the agent attaches to it; it survives agent
+   * restarts, so pods keep their interface and connections while the agent is down.
+   */
+  netns: string | null;
   /** Pod ports: the pod's addresses, at most one per family. Empty for uplink/host. */
   addresses: IP[];
   /** Pod ports: the gateway IPs the pod routes through (tapflow answers for them). Default per family: first address of the prefix holding the pod's address. */
@@ -542,7 +549,7 @@ const FAMILY_FIELDS = ['ipv4', 'ipv6'];
 const NODE_ROUTE_FIELDS = ['prefix', 'nextHop'];
 const ROUTE_TABLE_FIELDS = ['name', 'routes'];
 const ROUTE_FIELDS = ['name', 'addressPrefix', 'nextHopType', 'nextHopIpAddress'];
-const PORT_FIELDS = ['name', 'tap', 'role', 'vnetHdr', 'addresses', 'gateway', 'pod'];
+const PORT_FIELDS = ['name', 'tap', 'role', 'vnetHdr', 'netns', 'addresses', 'gateway', 'pod'];
 const POD_REF_FIELDS = ['namespace', 'name'];
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -1239,8 +1246,10 @@ function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined
       else hostPort = i;
     }
     const vnetHdr = k.bool(o, 'vnetHdr', pp, true);
+    const netns = k.string(o, 'netns', pp, 'an absolute path to a network namespace file', null) ?? null;
+    if (netns !== null && !netns.startsWith('/')) k.invalid(fieldPath(pp, 'netns'), `"${netns}" is not an absolute path (e.g. /run/netns/pod-a)`);
 
-    const port: PortConfig = { index: i, name: name ?? '', tap: tap ?? '', role: role ?? 'pod', vnetHdr, addresses: [], gateway: { ipv4: null, ipv6: null }, pod: null };
+    const port: PortConfig = { index: i, name: name ?? '', tap: tap ?? '', role: role ?? 'pod', vnetHdr, netns, addresses: [], gateway: { ipv4: null, ipv6: null }, pod: null };
     ports.push(port);
     if (role !== undefined && role !== 'pod') {
       for (const f of ['addresses', 'gateway', 'pod']) {

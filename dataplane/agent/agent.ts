@@ -84,7 +84,7 @@ export class Agent {
       for (const pc of cfg.spec.ports) {
         ports.push(opts.openPort
           ? opts.openPort(pc.name, pc.tap, pc.vnetHdr)
-          : TapPort.open(pc.tap, { vnetHdr: pc.vnetHdr, batch: opts.batch }));
+          : TapPort.open(pc.tap, { vnetHdr: pc.vnetHdr, batch: opts.batch, ...(pc.netns ? { netns: pc.netns } : {}) }));
       }
     } catch (err) {
       for (const p of ports) p.close();
@@ -123,8 +123,8 @@ export class Agent {
    * the set of ports (ports are opened once; a new port set needs a restart).
    */
   apply(cfg: NodeConfig, state: DesiredState | null, version = this.forwarder.gen.version + 1): NodeCompileResult {
-    const before = this.config.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}`).join(',');
-    const after = cfg.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}`).join(',');
+    const before = this.config.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}/${p.netns ?? ""}`).join(',');
+    const after = cfg.spec.ports.map((p) => `${p.name}/${p.tap}/${p.vnetHdr}/${p.netns ?? ""}`).join(',');
     if (before !== after) {
       throw new TapflowError(`the port set changed (${before} → ${after}); restart the agent to open new ports`, { code: 'CONFLICT', path: 'spec.ports' });
     }

@@ -43,6 +43,13 @@ export interface TapPortOptions {
   vnetHdr?: boolean;
   /** IFF_MULTI_QUEUE: opening the same name again adds a queue. */
   multiQueue?: boolean;
+  /**
+   * Open the TAP inside this network namespace (a path such as /run/netns/pod-a): attach to
+   * the persistent TAP a CNI plugin created as the pod's eth0, or re-attach after a restart.
+   */
+  netns?: string;
+  /** TUNSETPERSIST on open: the device survives this process (crash-restart keeps pods' eth0). */
+  persist?: boolean;
   /** Frames per receive batch (default DEFAULT_BATCH). */
   batch?: number;
   /** TUN_F_* bits; vnet ports only. Default DEFAULT_VNET_OFFLOADS. */
@@ -91,7 +98,10 @@ export class TapPort implements Port {
       throw new RangeError('TapPort offloads need vnetHdr: true');
     }
     const flags = (vnetHdr ? TAP_VNET_HDR : 0) | (opts.multiQueue === true ? TAP_MULTI_QUEUE : 0);
-    const tap = native.openTap(name, flags);
+    const tap = opts.netns ? native.openTap(name, flags, opts.netns) : native.openTap(name, flags);
+    if (opts.persist) {
+      try { native.setPersist(tap.fd, 1); } catch (err) { native.closeFd(tap.fd); throw err; }
+    }
     try {
       if (vnetHdr) native.setOffload(tap.fd, opts.offloads ?? DEFAULT_VNET_OFFLOADS);
       return new TapPort(native, tap.fd, tap.name, vnetHdr, vnetHdr ? SLOT_SIZE_GSO : SLOT_SIZE_PLAIN, batch);

@@ -53,7 +53,10 @@ export interface NativeSystemError extends Error {
 
 export interface TapflowNative {
   /** Open /dev/net/tun as a TAP (IFF_TAP|IFF_NO_PI, non-blocking, close-on-exec). An empty name lets the kernel pick. */
-  openTap(name: string, flags: number): { fd: number; name: string };
+  /** With netnsPath, open (or create) the TAP inside that network namespace. */
+  openTap(name: string, flags: number, netnsPath?: string): { fd: number; name: string };
+  /** TUNSETPERSIST: the device outlives its file descriptors. */
+  setPersist(fd: number, on: number): void;
   /** TUNSETOFFLOAD with TUN_F_* bits. */
   setOffload(fd: number, offloads: number): void;
   /**

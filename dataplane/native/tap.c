@@ -47,6 +47,7 @@
 #include <linux/if_tun.h>
 
 #define NAPI_VERSION 8  /* async cleanup hooks; Node >= 14.8 */
+#include <sched.h>
 #include <node_api.h>
 #include <uv.h>
 
@@ -162,17 +163,32 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, cons
 
 /* ---------------------------------------------------------------- openTap / setOffload / closeFd */
 
+/*
+ * openTap(name, flags[, netnsPath]): with netnsPath, the TAP is opened inside that network
+ * namespace (this thread enters it for the open + TUNSETIFF and returns at once; the fd
+ * keeps working from anywhere). That is how tapflow attaches to a persistent TAP a CNI
+ * plugin created in a pod's namespace, and re-attaches after a restart.
+ */
 static napi_value OpenTap(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result, v;
+  size_t argc = 3;
+  napi_value argv[3], result, v;
   char name[IFNAMSIZ];
-  size_t name_len = 0;
+  char nspath[4096];
+  size_t name_len = 0, ns_len = 0;
   int64_t flags;
   struct ifreq ifr;
   int fd;
+  int home_ns = -1, target_ns = -1;
+  napi_valuetype nst = napi_undefined;
 
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2) return throw_type(env, "openTap(name, flags) takes 2 arguments");
+  if (argc < 2) return throw_type(env, "openTap(name, flags[, netnsPath]) takes 2 or 3 arguments");
+  if (argc >= 3 && napi_typeof(env, argv[2], &nst) != napi_ok) return NULL;
+  if (nst != napi_undefined && nst != napi_null) {
+    if (nst != napi_string) return throw_type(env, "netnsPath must be a string");
+    if (napi_get_value_string_utf8(env, argv[2], nspath, sizeof nspath, &ns_len) != napi_ok) return NULL;
+    if (ns_len == 0 || ns_len >= sizeof nspath - 1) return throw_range(env, "netnsPath must be a path");
+  }
   /* Measure first: a bounded copy stops before a multi-byte character and would hide the overflow. */
   if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &name_len) != napi_ok)
     return throw_type(env, "name must be a string");
@@ -183,15 +199,40 @@ static napi_value OpenTap(napi_env env, napi_callback_info info) {
   if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) return NULL;
   if (strlen(name) != name_len) return throw_range(env, "name must not contain NUL");
 
+  if (ns_len > 0) {
+    home_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home_ns < 0) return throw_errno(env, errno, "open", "openTap: /proc/thread-self/ns/net");
+    target_ns = open(nspath, O_RDONLY | O_CLOEXEC);
+    if (target_ns < 0) { int e = errno; close(home_ns); return throw_errno(env, e, "open", "openTap: netns path"); }
+    if (setns(target_ns, CLONE_NEWNET) < 0) {
+      int e = errno; close(home_ns); close(target_ns);
+      return throw_errno(env, e, "setns", "openTap: entering the netns");
+    }
+    close(target_ns);
+  }
   fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "open", "openTap: /dev/net/tun");
+  if (fd < 0) {
+    int e = errno;
+    if (home_ns >= 0) { (void)setns(home_ns, CLONE_NEWNET); close(home_ns); }
+    return throw_errno(env, e, "open", "openTap: /dev/net/tun");
+  }
 
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, name_len);  /* empty name: the kernel picks tap%d */
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   if (flags & TAP_VNET_HDR) ifr.ifr_flags |= IFF_VNET_HDR;
   if (flags & TAP_MULTI_QUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) goto fail_ioctl_setiff;
+  {
+    int rc = ioctl(fd, TUNSETIFF, &ifr), e = errno;
+    if (home_ns >= 0) {
+      /* Back home before anything else runs on this thread. */
+      if (setns(home_ns, CLONE_NEWNET) < 0) abort();
+      close(home_ns);
+      home_ns = -1;
+    }
+    errno = e;
+    if (rc < 0) goto fail_ioctl_setiff;
+  }
 
   if (flags & TAP_VNET_HDR) {
     /*
@@ -241,6 +282,20 @@ static napi_value SetOffload(napi_env env, napi_callback_info info) {
   if (get_fd(env, argv[0], &fd) || get_int(env, argv[1], "offloads", 0, UINT32_MAX, &offloads)) return NULL;
   if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)offloads) < 0)
     return throw_errno(env, errno, "ioctl(TUNSETOFFLOAD)", "setOffload");
+  return NULL;
+}
+
+/* setPersist(fd, on): TUNSETPERSIST — the device outlives this fd (crash-restart: the pod keeps
+ * its eth0 while the agent is down, and the agent re-attaches by name). */
+static napi_value SetPersist(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t fd, on;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2) return throw_type(env, "setPersist(fd, on) takes 2 arguments");
+  if (get_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
+  if (get_int(env, argv[1], "on", 0, 1, &on)) return NULL;
+  if (ioctl((int)fd, TUNSETPERSIST, (unsigned long)on) < 0) return throw_errno(env, errno, "ioctl(TUNSETPERSIST)", "setPersist");
   return NULL;
 }
 
@@ -557,6 +612,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "startPoll", NULL, StartPoll, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stopPoll", NULL, StopPoll, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setPersist", NULL, SetPersist, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok ||
       set_u32(env, exports, "TAP_VNET_HDR", TAP_VNET_HDR) != napi_ok ||

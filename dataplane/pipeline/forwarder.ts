@@ -628,7 +628,7 @@ export class Forwarder {
           ? filters.classify4(p, q, proto, oSrc[3], nDst[3], sport, nDport, fr)
           : filters.classify6(p, q, proto, this.addr32, 0, 16, sport, nDport, fr);
         if (!ok) {
-          this.counters.drop(p, fr.nsgRule >= 0 && fr.policy < 0 ? DropReason.NsgDenied : DropReason.PolicyDenied);
+          this.counters.drop(p, fr.reasonCode >= 3 ? DropReason.PolicyDenied : DropReason.NsgDenied); // FilterReason 1|2 = NSG deny, 3|4 = policy deny
           if (this.flowLog !== null) this.flowLog(filters, fr, info, family, oSrc, nDst, sport, nDport);
           return -1;
         }
