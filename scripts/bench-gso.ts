@@ -1,7 +1,7 @@
 /**
  * ns per 64 KiB GSO super-frame segmented by segmentGso (dataplane/wire/gso.ts).
  *
- *   npx tsc -p tsconfig.json && node dist/scripts/bench-gso.js [--iterations N]
+ *   npx tsc -p tsconfig.json && node dist/scripts/bench-gso.js [--iterations N] [--json out.json]
  *
  * Super-frames as a vnet_hdr TAP delivers them (NEEDS_CSUM, partial checksum in the L4
  * field), each as large as the IP length field allows: TSO over IPv4 (mss 1448 with
@@ -10,7 +10,9 @@
  * Output goes into one reused slab of 2048-byte (9216 for jumbo) slots. For scale, a
  * "copy only" line times out.set() of the same bytes (no headers, no checksums).
  * GCs during the timed loops are counted: segmentGso itself allocates nothing.
+ * Prints a markdown table (scripts/bench.ts copies it into BENCHMARKS.md).
  */
+import * as fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { buildFrame, inSlot } from '../dataplane/wire/build';
 import { fold, pseudoSum4, pseudoSum6 } from '../dataplane/wire/checksum';
@@ -20,8 +22,12 @@ import {
   emitVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6, VNET_HDR_GSO_UDP, VNET_HDR_GSO_UDP_L4,
 } from '../dataplane/wire/vnet-hdr';
 
-const argIdx = process.argv.indexOf('--iterations');
-const ITERATIONS = argIdx > 0 ? Number(process.argv[argIdx + 1]) : 20_000;
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const ITERATIONS = Number(arg('--iterations') ?? 20_000);
+const JSON_OUT = arg('--json');
 const TS_OPTS = [1, 1, 8, 10, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0];
 
 interface Case {
@@ -69,9 +75,13 @@ let gcs = 0;
 const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
 obs.observe({ entryTypes: ['gc'] });
 
+interface Row { case: string; frameBytes: number; segments: number; nsPerSuperFrame: number; nsPerSegment: number; gbps: number; gcs: number }
+
 function main(): void {
-  console.log(`segmentGso, ${ITERATIONS} super-frames per case (node ${process.version})`);
-  console.log('case              bytes  segs   ns/super-frame  ns/segment  Gbit/s   GCs');
+  const rows: Row[] = [];
+  console.log(`segmentGso, ${ITERATIONS} super-frames per case (node ${process.version})\n`);
+  console.log('| case | frame bytes | segments | ns / super-frame | ns / segment | Gbit/s | GCs |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const c of CASES) {
     const f = superFrame(c);
     const out = new Uint8Array(64 * c.slotSize);
@@ -85,8 +95,10 @@ function main(): void {
     for (let i = 0; i < ITERATIONS; i++) sink += segmentGso(f.buf, f.off, f.len, f.hdrOff, f.info, out, 0, c.slotSize, 64, lens);
     const ns = Number(process.hrtime.bigint() - t0) / ITERATIONS;
     if (sink !== n * ITERATIONS) throw new Error('segment count changed');
-    const gbps = (f.len * 8) / ns;
-    console.log(`${c.name.padEnd(16)} ${String(f.len).padStart(6)} ${String(n).padStart(5)} ${ns.toFixed(0).padStart(16)} ${(ns / n).toFixed(0).padStart(11)} ${gbps.toFixed(1).padStart(7)} ${String(gcs - gc0).padStart(5)}`);
+    const row: Row = { case: c.name, frameBytes: f.len, segments: n, nsPerSuperFrame: Math.round(ns), nsPerSegment: Math.round(ns / n),
+      gbps: Math.round(((f.len * 8) / ns) * 10) / 10, gcs: gcs - gc0 };
+    rows.push(row);
+    console.log(`| ${row.case} | ${row.frameBytes} | ${row.segments} | ${row.nsPerSuperFrame} | ${row.nsPerSegment} | ${row.gbps} | ${row.gcs} |`);
   }
   // reference: a plain copy of the same bytes into the same slots (allocates a view per slot)
   const c = CASES[0];
@@ -102,8 +114,9 @@ function main(): void {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < ITERATIONS; i++) copy();
   const ns = Number(process.hrtime.bigint() - t0) / ITERATIONS;
-  console.log(`${'copy only (ref)'.padEnd(16)} ${String(f.len).padStart(6)} ${String(copy()).padStart(5)} ${ns.toFixed(0).padStart(16)}`);
+  console.log(`| copy only (reference, ${c.name}) | ${f.len} | ${copy()} | ${Math.round(ns)} | | | |`);
   obs.disconnect();
+  if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ node: process.version, iterations: ITERATIONS, rows, copyOnlyNs: Math.round(ns) }, null, 2) + '\n');
 }
 
 main();

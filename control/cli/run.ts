@@ -26,6 +26,11 @@ Options:
                        in DIR/lb-allocations.json across restarts; default: next to the
                        admin socket (<socket name>.lb-allocations.json), else not kept
   --batch N            frames per receive batch (default 64)
+  --controller ADDR    fed by a controller (tapflow serve): unix:/run/tapflow/control.sock
+                       or host:port; the last applied version is kept in --state-dir and
+                       forwarded from at start, even when the controller is down
+  --token-file FILE    bearer token for a controller off loopback
+  --metrics-listen A   Prometheus /metrics, /healthz, /readyz on host:port
   -h, --help           this help
 `;
 
@@ -40,6 +45,9 @@ export async function runCommand(args: string[]): Promise<number> {
     'admin-socket': { type: 'string' },
     'state-dir': { type: 'string' },
     batch: { type: 'string' },
+    controller: { type: 'string' },
+    'token-file': { type: 'string' },
+    'metrics-listen': { type: 'string' },
   }, RUN_USAGE);
   if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
   const file = values['node-config'] as string | undefined;
@@ -68,6 +76,23 @@ export async function runCommand(args: string[]): Promise<number> {
     services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers(),
   });
 
+  // Controller mode: the last applied version is persisted (per node) and applied before
+  // the first connection, so the node forwards from it even while the controller is down.
+  const { attachController, startAgentMetrics } = await import('../server/agent-hook');
+  let link: import('../server/agent-hook').ControllerLink | null = null;
+  const metrics = values['metrics-listen'] ? await startAgentMetrics(agent, values['metrics-listen'] as string, () => link) : null;
+  if (values.controller) {
+    const { readTokenFile } = await import('../server/transport');
+    const base = stateDir ?? (adminSocket !== undefined ? path.join(path.dirname(adminSocket), `${path.basename(adminSocket).replace(/\.sock$/, '')}.state`) : `/var/lib/tapflow/${cfg.spec.nodeName}`);
+    link = await attachController(agent, {
+      address: values.controller as string,
+      stateDir: path.join(base, 'controller'),
+      ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
+      ...(metrics ? { metrics: metrics.metrics } : {}),
+      log: (event, f) => emit({ event, ...f }),
+    });
+  }
+
   // Reload on change (debounced); a bad change leaves the running generation in place.
   const watchers: fs.FSWatcher[] = [];
   let timer: NodeJS.Timeout | null = null;
@@ -81,7 +106,7 @@ export async function runCommand(args: string[]): Promise<number> {
     }
   };
   const schedule = () => { if (timer) clearTimeout(timer); timer = setTimeout(reload, 200); };
-  for (const p of [file, ...configPaths]) {
+  for (const p of values.controller ? [] : [file, ...configPaths]) {
     try { watchers.push(fs.watch(p, { recursive: fs.statSync(p).isDirectory() }, schedule)); } catch { /* not watchable: no reload */ }
   }
   process.on('SIGHUP', reload);
@@ -92,6 +117,8 @@ export async function runCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', done);
   });
   for (const w of watchers) w.close();
+  if (link) await link.stop();
+  if (metrics) await metrics.server.close();
   if (timer) clearTimeout(timer);
   const stats = agent.stats();
   await agent.stop();

@@ -45,6 +45,7 @@ t.test('controller drives two agents', { skip }, async (t) => {
   // its admin socket by default), so no --state-dir here: both agents get the same arguments.
   const tb = await testbedFor(t, { nodes: 2, pods: 2, agentArgs: ['--controller', `unix:${sock}`] });
   const nodes = tb.nodes.map((n) => n.name);
+  await tb.startHttpServers(8080);
   await waitUntil(() => server.controller.hub.statuses().filter((a) => a.connected).length === 2, 20000, 'both agents connected');
   t.same(server.controller.hub.statuses().map((a) => a.node).sort(), [...nodes].sort());
 
