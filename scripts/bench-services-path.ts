@@ -3,7 +3,7 @@
  * programs, in the same namespace topology (scripts/testbed.ts).
  *
  *   node dist/scripts/bench-services-path.js [--only tapflow|kernel] [--seconds 10]
- *                                            [--connections 50] [--pods 2]
+ *                                            [--connections 50] [--pods 2] [--rounds 1]
  *                                            [--out results/bench-services-path.json]
  *
  * The client (VNet, 10.0.0.10) sends to VIP 10.96.0.100:80 through a route via the node IP; the
@@ -20,7 +20,12 @@
  *  - new connections: N concurrent loops of connect → GET with Connection: close → read to
  *    the server's close, for S seconds (a small client of our own; autocannon's reconnect mode
  *    does not count the responses): connections/s, latency p50/p99 (connect to close).
- * Prints a table with the tapflow/kernel ratio and writes the JSON. Needs root.
+ * Both testbeds are up at once and the loads alternate between them (round by round), so the
+ * host's background load hits both alike; with --rounds N the median round is reported (every
+ * round is in the JSON). Prints a table with the tapflow/kernel ratio and writes the JSON.
+ * Caveat: on a small host the load generator, the servers and the forwarder share the cores;
+ * the kernel path does its forwarding and NAT in softirq context charged to the sending
+ * process, tapflow in its own process. Needs root.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,8 +50,9 @@ interface LoadResult {
 
 interface ForwarderResult {
   forwarder: Forwarder;
-  keepAlive?: LoadResult;
-  newConnections?: LoadResult;
+  /** The median round (by rate), with every round in `rounds`. */
+  keepAlive?: LoadResult & { rounds: LoadResult[] };
+  newConnections?: LoadResult & { rounds: LoadResult[] };
   errors: string[];
   agentStats?: unknown;
 }
@@ -56,6 +62,7 @@ interface BenchOptions {
   seconds: number;
   connections: number;
   pods: number;
+  rounds: number;
   out: string;
 }
 
@@ -172,10 +179,21 @@ function writeTapflowConfig(dir: string, tb: Testbed): void {
   fs.writeFileSync(path.join(dir, 'bench.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 1));
 }
 
-async function runForwarder(forwarder: Forwarder, o: BenchOptions): Promise<ForwarderResult> {
-  const res: ForwarderResult = { forwarder, errors: [] };
+interface Bed {
+  forwarder: Forwarder;
+  tb: Testbed;
+  cfgDir: string;
+  res: ForwarderResult;
+  keepAlive: LoadResult[];
+  newConnections: LoadResult[];
+  /** Up and answering on the VIP. */
+  up: boolean;
+}
+
+async function bringUp(forwarder: Forwarder, o: BenchOptions): Promise<Bed> {
   const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapflow-bench-services-'));
   const tb = new Testbed({ forwarder, pods: o.pods, ipv6: false, log: progress, agentArgs: forwarder === 'tapflow' ? ['--config', cfgDir] : [] });
+  const bed: Bed = { forwarder, tb, cfgDir, res: { forwarder, errors: [] }, keepAlive: [], newConnections: [], up: false };
   // The pod addresses are known before up() (the address plan), so the agent starts with the service.
   writeTapflowConfig(cfgDir, tb);
   try {
@@ -192,37 +210,46 @@ async function runForwarder(forwarder: Forwarder, o: BenchOptions): Promise<Forw
       intervalMs: 100,
       what: `http://${VIP}/ answering`,
     });
-    const steps: [string, () => Promise<void>][] = [
-      [`keep-alive, autocannon -c ${o.connections} -d ${o.seconds}`, async () => void (res.keepAlive = await keepAlive(tb, o))],
-      [`new connections, ${o.connections} concurrent, ${o.seconds} s`, async () => void (res.newConnections = await newConnections(tb, o))],
-    ];
-    for (const [what, step] of steps) {
-      progress(`${forwarder}: ${what} ...`);
-      try {
-        await step();
-      } catch (e) {
-        res.errors.push(`${what}: ${(e as Error).message}`);
-        progress(`${forwarder}: ${what} FAILED: ${(e as Error).message}`);
-        continue;
-      }
-      const l = what.startsWith('keep') ? res.keepAlive : res.newConnections;
-      if (l) progress(`${forwarder}:   ${l.perSecond.toFixed(0)}/s, p50 ${l.latencyP50Ms} ms, p99 ${l.latencyP99Ms} ms, ${l.errors} errors, ${l.non2xx} non-2xx`);
-    }
-    if (forwarder === 'tapflow') {
-      try {
-        res.agentStats = await tb.stats();
-      } catch (e) {
-        res.errors.push(`stats: ${(e as Error).message}`);
-      }
-    }
+    bed.up = true;
   } catch (e) {
-    res.errors.push((e as Error).message);
+    bed.res.errors.push((e as Error).message);
     progress(`${forwarder}: FAILED: ${(e as Error).message.split('\n')[0]}`);
-  } finally {
-    await tb.down();
-    fs.rmSync(cfgDir, { recursive: true, force: true });
   }
-  return res;
+  return bed;
+}
+
+async function measure(bed: Bed, kind: 'keepAlive' | 'newConnections', o: BenchOptions, round: number): Promise<void> {
+  const what = kind === 'keepAlive' ? `keep-alive, autocannon -c ${o.connections} -d ${o.seconds}` : `new connections, ${o.connections} concurrent, ${o.seconds} s`;
+  progress(`${bed.forwarder}: round ${round + 1}: ${what} ...`);
+  try {
+    const l = kind === 'keepAlive' ? await keepAlive(bed.tb, o) : await newConnections(bed.tb, o);
+    bed[kind].push(l);
+    progress(`${bed.forwarder}:   ${l.perSecond.toFixed(0)}/s, p50 ${l.latencyP50Ms} ms, p99 ${l.latencyP99Ms} ms, ${l.errors} errors, ${l.non2xx} non-2xx`);
+  } catch (e) {
+    bed.res.errors.push(`round ${round + 1}: ${what}: ${(e as Error).message}`);
+    progress(`${bed.forwarder}: ${what} FAILED: ${(e as Error).message}`);
+  }
+}
+
+/** The round with the median rate (its latencies with it), plus every round. */
+function median(rounds: LoadResult[]): (LoadResult & { rounds: LoadResult[] }) | undefined {
+  if (rounds.length === 0) return undefined;
+  const sorted = [...rounds].sort((a, b) => a.perSecond - b.perSecond);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)], rounds };
+}
+
+async function tearDown(bed: Bed): Promise<void> {
+  if (bed.forwarder === 'tapflow' && bed.up) {
+    try {
+      bed.res.agentStats = await bed.tb.stats();
+    } catch (e) {
+      bed.res.errors.push(`stats: ${(e as Error).message}`);
+    }
+  }
+  await bed.tb.down();
+  fs.rmSync(bed.cfgDir, { recursive: true, force: true });
+  bed.res.keepAlive = median(bed.keepAlive);
+  bed.res.newConnections = median(bed.newConnections);
 }
 
 function table(results: ForwarderResult[]): string {
@@ -262,10 +289,10 @@ function ratios(results: ForwarderResult[]): Record<string, number | null> {
   };
 }
 
-const USAGE = 'usage: node dist/scripts/bench-services-path.js [--only tapflow|kernel] [--seconds N] [--connections N] [--pods N] [--out FILE]\n';
+const USAGE = 'usage: node dist/scripts/bench-services-path.js [--only tapflow|kernel] [--seconds N] [--connections N] [--pods N] [--rounds N] [--out FILE]\n';
 
 function parseArgs(argv: string[]): BenchOptions | null {
-  const o: BenchOptions = { seconds: 10, connections: 50, pods: 2, out: 'results/bench-services-path.json' };
+  const o: BenchOptions = { seconds: 10, connections: 50, pods: 2, rounds: 1, out: 'results/bench-services-path.json' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (max: number): number => {
@@ -280,6 +307,7 @@ function parseArgs(argv: string[]): BenchOptions | null {
     } else if (a === '--seconds') o.seconds = num(60);
     else if (a === '--connections') o.connections = num(500);
     else if (a === '--pods') o.pods = num(8);
+    else if (a === '--rounds') o.rounds = num(10);
     else if (a === '--out') o.out = argv[++i] ?? o.out;
     else if (a === '-h' || a === '--help') return null;
     else throw new Error(`unknown argument ${a}`);
@@ -304,9 +332,21 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const forwarders: Forwarder[] = o.only ? [o.only] : ['tapflow', 'kernel'];
-  const results: ForwarderResult[] = [];
   const started = new Date().toISOString();
-  for (const f of forwarders) results.push(await runForwarder(f, o));
+  // Both testbeds up at once and the loads interleaved (tapflow, kernel, tapflow, …), so a
+  // change in the host's background load hits both sides alike; the median round is reported.
+  const beds: Bed[] = [];
+  try {
+    for (const f of forwarders) beds.push(await bringUp(f, o));
+    for (let round = 0; round < o.rounds; round++) {
+      for (const kind of ['keepAlive', 'newConnections'] as const) {
+        for (const bed of beds) if (bed.up) await measure(bed, kind, o, round);
+      }
+    }
+  } finally {
+    for (const bed of beds) await tearDown(bed);
+  }
+  const results = beds.map((b) => b.res);
   const out = {
     benchmark: 'bench-services-path',
     started,

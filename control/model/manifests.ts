@@ -159,6 +159,11 @@ registerKind(NAMESPACE_API_VERSION, NAMESPACE_KIND, checkNamespace, { namespaced
 export interface LoadOptions {
   /** Skip objects of kinds nobody registered (a Deployment next to its Service) instead of reporting UNSUPPORTED_KIND. */
   ignoreUnsupportedKinds?: boolean;
+  /**
+   * false: read JSON input with JSON.parse and record no source lines for clean objects (the
+   * controller's and agents' bulk path; ~100× faster). Problems are still reported with lines.
+   */
+  positions?: boolean;
 }
 
 /** Load every object in `text` (YAML or JSON). Throws ManifestError with every problem. */
@@ -266,9 +271,34 @@ class Loader {
     return { line: lp.line, column: lp.col };
   }
 
+  /**
+   * JSON fast path (controller pushes, `kubectl get -o json`): JSON.parse is ~100× faster
+   * than the YAML composer. Keeps the result only when the input is clean; otherwise rolls
+   * back and returns false, so the YAML path reports every issue with its line and column.
+   */
+  private addJson(text: string, file: string | null): boolean {
+    const first = text.trimStart().charCodeAt(0);
+    if (first !== 0x7b /* { */ && first !== 0x5b /* [ */) return false;
+    let v: unknown;
+    try { v = JSON.parse(text); } catch { return false; }
+    if (v === undefined || v === null) return false;
+    const issues = this.issues.length, manifests = this.manifests.length, objects = this.objects;
+    const keys = new Map(this.byKey);
+    this.addValue(v, { file, doc: 0, ydoc: null, lc: null });
+    if (this.issues.length === issues) return true;
+    this.issues.length = issues;
+    this.manifests.length = manifests;
+    this.objects = objects;
+    this.byKey.clear();
+    for (const [k, m] of keys) this.byKey.set(k, m);
+    this.capped = false;
+    return false;
+  }
+
   addText(input: string, file: string | null): void {
     if (this.capped) return;
     const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+    if (this.opts.positions === false && this.addJson(text, file)) return;
     const lc = new LineCounter();
     const parser = new Parser(lc.addNewLine);
     const composer = new Composer({ uniqueKeys: true, merge: true });

@@ -104,14 +104,14 @@ export function textOf(raw: unknown): string {
 
 /** A stored object back to a Manifest (validated again: the model may be newer than the store). */
 export function manifestOf(o: { kind: string; namespace: string; name: string; raw: unknown; source?: string }): Manifest {
-  const ms = loadManifests(textOf(o.raw), o.source || objectKey(o.kind, o.namespace, o.name));
+  const ms = loadManifests(textOf(o.raw), o.source || objectKey(o.kind, o.namespace, o.name), { positions: false });
   if (ms.length !== 1) throw new TapflowError(`stored object ${objectKey(o.kind, o.namespace, o.name)} holds ${ms.length} manifests`, { code: ErrorCode.INTERNAL });
   return ms[0];
 }
 
 /** One object's text (as it travels on the wire) → its Manifest. Throws ManifestError. */
 export function manifestOfText(text: string, source: string): Manifest {
-  const ms = loadManifests(text, source);
+  const ms = loadManifests(text, source, { positions: false });
   if (ms.length !== 1) throw new TapflowError(`${source}: expected one object, found ${ms.length}`, { code: ErrorCode.INVALID_FIELD });
   return ms[0];
 }
