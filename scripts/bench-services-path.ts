@@ -3,7 +3,7 @@
  * programs, in the same namespace topology (scripts/testbed.ts).
  *
  *   node dist/scripts/bench-services-path.js [--only tapflow|kernel] [--seconds 10]
- *                                            [--connections 50] [--pods 2] [--rounds 1]
+ *                                            [--connections 50] [--pods 2] [--rounds 3]
  *                                            [--out results/bench-services-path.json]
  *
  * The client (VNet, 10.0.0.10) sends to VIP 10.96.0.100:80 through a route via the node IP; the
@@ -292,7 +292,7 @@ function ratios(results: ForwarderResult[]): Record<string, number | null> {
 const USAGE = 'usage: node dist/scripts/bench-services-path.js [--only tapflow|kernel] [--seconds N] [--connections N] [--pods N] [--rounds N] [--out FILE]\n';
 
 function parseArgs(argv: string[]): BenchOptions | null {
-  const o: BenchOptions = { seconds: 10, connections: 50, pods: 2, rounds: 1, out: 'results/bench-services-path.json' };
+  const o: BenchOptions = { seconds: 10, connections: 50, pods: 2, rounds: 3, out: 'results/bench-services-path.json' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (max: number): number => {

@@ -215,7 +215,7 @@ export class Tracer {
         const cand = this.services.candidates(fe, src.ip, gen.role[p]);
         endpoints = (cand ? cand.endpoints : view.clusterEndpoints).map((e) => hostPort(e.address, e.port));
         if (res.backend >= 0) { const b = this.services.backendView(res.backend); endpoint = hostPort(b.address, b.port); }
-        if (verdict !== 'forward' && verdict !== 'local') reason = `${reason}: ${SERVICE_REASON_NAMES[res.reason]}`;
+        if (verdict !== 'forward' && verdict !== 'local' && res.reason !== 0) reason = `${reason}: ${SERVICE_REASON_NAMES[res.reason]}`; // 0 = none: the drop is not the service's
       }
     }
     let security: FilterExplanation | null = null;

@@ -294,3 +294,49 @@ t.test('per-source new-flow limit: a flooding source is cut off, established flo
   balanced(t, n);
   t.end();
 });
+
+t.test('GSO super-frame from a vnet_hdr port to a plain port is segmented in software, NAT and all', async (t) => {
+  const { MemoryPort } = await import('../io/memory-port');
+  const { parseNodeConfig } = await import('../../control/model/node-config');
+  const { compileGeneration } = await import('../../control/compile/generation');
+  const { Forwarder } = await import('./forwarder');
+  const { emitVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4 } = await import('../wire/vnet-hdr');
+  const { pseudoSum4, fold, l4Checksum4 } = await import('../wire/checksum');
+  const { NODE_YAML } = await import('../../test/support/node-fixture');
+  const cfg = parseNodeConfig(NODE_YAML, 'test');
+  // uplink carries vnet headers; pods are plain
+  const ports = cfg.spec.ports.map((p) => new MemoryPort({ name: p.name, notify: 'manual', vnetHdr: p.role === 'uplink' }));
+  const fwd = new Forwarder(ports, compileGeneration(cfg, 1), { clock: () => 1000 });
+  ports[POD_B].inject(buildArp({ srcMac: MAC.podB, srcIp: '10.244.0.3', targetIp: '10.244.0.1' }));
+  fwd.poll(POD_B);
+  ports[POD_B].drainSent();
+  const payload = new Uint8Array(5000).map((_, i) => i & 0xff);
+  const frame = buildFrame({ srcMac: MAC.client, dstMac: GW_MAC, ip: { version: 4, src: '10.0.0.10', dst: '10.244.0.3', df: true, id: 7 },
+    l4: { proto: 'tcp', sport: 40000, dport: 8080, seq: 1000, ack: 1, flags: 0x18, payload } });
+  const info = new FrameInfo();
+  parseFrame(frame, 0, frame.length, info);
+  const partial = fold(pseudoSum4(info.src4, info.dst4, 6, info.l4Len));
+  frame[info.l4Off + 16] = partial >>> 8; frame[info.l4Off + 17] = partial & 0xff;
+  const hdr = new Uint8Array(10);
+  emitVnetHdr(hdr, 0, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, 54, 1400, 34, 16);
+  ports[UPLINK].inject(frame, hdr);
+  fwd.poll(UPLINK);
+  const segs = ports[POD_B].drainSent();
+  t.equal(segs.length, 4, '5000 bytes at MSS 1400 → 4 segments');
+  let got = 0, seq = 1000;
+  for (const s of segs) {
+    const si = new FrameInfo();
+    t.equal(parseFrame(s, 0, s.length, si), DropReason.None, 'segment parses (IPv4 header checksum valid)');
+    t.equal(si.ttl, 63, 'TTL decremented before segmentation');
+    const dataLen = si.l4Len - 20;
+    t.equal(((s[si.l4Off + 4] << 24) | (s[si.l4Off + 5] << 16) | (s[si.l4Off + 6] << 8) | s[si.l4Off + 7]) >>> 0, seq, 'contiguous sequence numbers');
+    seq += dataLen; got += dataLen;
+    const stored = (s[si.l4Off + 16] << 8) | s[si.l4Off + 17];
+    s[si.l4Off + 16] = 0; s[si.l4Off + 17] = 0;
+    t.equal(l4Checksum4(s, si.l4Off, si.l4Len, 6, si.src4, si.dst4), stored, 'full TCP checksum');
+  }
+  t.equal(got, 5000, 'all payload delivered');
+  t.equal(fwd.counters.forwarded, 1, 'one received frame, one forwarded');
+  balanced(t, { fwd } as unknown as MemNode);
+  t.end();
+});

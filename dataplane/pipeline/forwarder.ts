@@ -52,6 +52,7 @@ import { ServiceVerdict } from './generation';
 import type { ServiceResultLike } from './generation';
 import { emitTcpReset } from './reject';
 import { sumRange, fold } from '../wire/checksum';
+import { segmentGso } from '../wire/gso';
 
 export interface ForwarderOptions {
   /** Neighbor entries (all ports, both families). */
@@ -85,6 +86,9 @@ export interface ForwarderOptions {
   /** Result object the service table fills (created with the table's class). */
   serviceResult?: ServiceResultLike;
 }
+
+/** A 64 KiB super-frame at the smallest sane MSS (536) is ≤ 123 segments. */
+const GSO_MAX_SEGMENTS = 128;
 
 /** Ports tapflow picks for masquerade / egress SNAT: 1024-65535 minus the NodePort range. */
 const SNAT_PORT_MIN = 1024;
@@ -132,6 +136,12 @@ export class Forwarder {
   private readonly pendVnet: Uint8Array;
   private readonly pendAddr4: Uint32Array;
   private readonly pendAddr6: Uint8Array;
+  /** Output of software segmentation: GSO_MAX_SEGMENTS plain slots. */
+  private readonly gsoSlab = new Uint8Array(GSO_MAX_SEGMENTS * SLOT_SIZE_PLAIN);
+  private readonly gsoLens = new Uint32Array(GSO_MAX_SEGMENTS);
+  private readonly gsoOffs = Uint32Array.from({ length: GSO_MAX_SEGMENTS }, (_, i) => i * SLOT_SIZE_PLAIN + VNET_HDR_LEN);
+  private segmentNext = false;
+  private readonly pendInfo = new FrameInfo();
   private readonly oneOff = new Uint32Array(1);
   private readonly oneLen = new Uint32Array(1);
   private readonly scratch6 = new Uint8Array(16);
@@ -384,7 +394,8 @@ export class Forwarder {
     if (ni >= 0 && this.neighbors.state[ni] === NeighborState.Reachable) {
       setEthDst(buf, off, this.neighbors.macs, ni * 6);
       setEthSrc(buf, off, gen.gatewayMac, q * 6);
-      this.enqueueForward(q, off, info.frameLen);
+      if (this.segmentNext) this.sendSegmented(p, q, buf, off, info.frameLen, info);
+      else this.enqueueForward(q, off, info.frameLen);
       return;
     }
     this.park4(p, q, nh, buf, off, info.frameLen, vnet);
@@ -453,7 +464,8 @@ export class Forwarder {
     if (ni >= 0 && this.neighbors.state[ni] === NeighborState.Reachable) {
       setEthDst(buf, off, this.neighbors.macs, ni * 6);
       setEthSrc(buf, off, gen.gatewayMac, q * 6);
-      this.enqueueForward(q, off, info.frameLen);
+      if (this.segmentNext) this.sendSegmented(p, q, buf, off, info.frameLen, info);
+      else this.enqueueForward(q, off, info.frameLen);
       return;
     }
     this.park6(p, q, nhBuf, nhOff, buf, off, info.frameLen, vnet);
@@ -474,9 +486,10 @@ export class Forwarder {
    * software; a GSO super-frame cannot go there (segmentation is not done here).
    */
   private egressCanTake(p: number, q: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
+    this.segmentNext = false;
     if (!vnet || this.ports[q].vnetHdr) return true;
     const h = off - VNET_HDR_LEN;
-    if (vnetGsoType(buf, h) !== VNET_HDR_GSO_NONE) { this.counters.drop(p, DropReason.GsoUnsupported); return false; }
+    if (vnetGsoType(buf, h) !== VNET_HDR_GSO_NONE) { this.segmentNext = true; return true; } // segmented in software at send
     if ((vnetFlags(buf, h) & VNET_HDR_F_NEEDS_CSUM) !== 0) {
       const r = completeChecksum(buf, off, h, info.frameLen);
       if (r !== DropReason.None) { this.counters.drop(p, r); return false; }
@@ -989,6 +1002,15 @@ export class Forwarder {
     const off = s * this.pendSlotSize + VNET_HDR_LEN;
     setEthDst(this.pendSlab, off, this.neighbors.macs, ni * 6);
     setEthSrc(this.pendSlab, off, this.gen.gatewayMac, q * 6);
+    if (this.pendVnet[s] === 1 && !this.ports[q].vnetHdr && vnetGsoType(this.pendSlab, off - VNET_HDR_LEN) !== VNET_HDR_GSO_NONE) {
+      // A parked GSO super-frame for a port without vnet_hdr: segment it now.
+      this.pendFamily[s] = 0;
+      this.counters.pending--;
+      const info = this.pendInfo;
+      if (parseFrame(this.pendSlab, off, this.pendLen[s], info) !== DropReason.None) { this.counters.drop(this.pendIngress[s], DropReason.GsoUnsupported); return; }
+      this.sendSegmented(this.pendIngress[s], q, this.pendSlab, off, this.pendLen[s], info);
+      return;
+    }
     this.oneOff[0] = off;
     this.oneLen[0] = this.pendLen[s];
     const sent = this.ports[q].send(this.pendSlab, this.oneOff, this.oneLen, 1, this.pendVnet[s] === 1);
@@ -996,6 +1018,30 @@ export class Forwarder {
     this.counters.pending--;
     if (sent === 1) this.counters.forwarded++;
     else this.counters.drop(this.pendIngress[s], DropReason.TxFailed);
+  }
+
+  /**
+   * Software segmentation (wire/gso.ts) of a GSO super-frame for a port that cannot take
+   * one, sent at once — after whatever is already queued for that port, so a flow's order
+   * holds. Counted as one forwarded frame (one frame was received).
+   */
+  private sendSegmented(p: number, q: number, buf: Uint8Array, off: number, len: number, info: FrameInfo): void {
+    const cnt = this.txCount[q];
+    if (cnt > 0 && buf === this.ports[p].rx.slab) {
+      this.txCount[q] = 0;
+      const sent = this.ports[q].send(buf, this.txOff[q], this.txLen[q], cnt, this.ports[p].vnetHdr);
+      const base = q * this.cap, c = this.counters;
+      for (let i = 0; i < cnt; i++) {
+        if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
+        if (i < sent) c.forwarded++; else c.drop(p, DropReason.TxFailed);
+      }
+    }
+    const n = segmentGso(buf, off, len, off - VNET_HDR_LEN, info, this.gsoSlab, 0, SLOT_SIZE_PLAIN, GSO_MAX_SEGMENTS, this.gsoLens);
+    if (n < 0) { this.counters.drop(p, -n as DropReason); return; }
+    const sent = this.ports[q].send(this.gsoSlab, this.gsoOffs, this.gsoLens, n, false);
+    if (sent === n) this.counters.forwarded++;
+    else this.counters.drop(p, DropReason.TxFailed);
+    this.lastEgress = q;
   }
 
   /**
