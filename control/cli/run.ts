@@ -31,8 +31,33 @@ Options:
                        forwarded from at start, even when the controller is down
   --token-file FILE    bearer token for a controller off loopback
   --metrics-listen A   Prometheus /metrics, /healthz, /readyz on host:port
+  --drop-privileges U  after setup, switch to user U (e.g. nobody): no capabilities left;
+                       its state directory is handed to U; TAPs cannot be reopened after
   -h, --help           this help
 `;
+
+/** uid/gid of a user name or number, from /etc/passwd (no native lookup needed). */
+function lookupUser(spec: string): { name: string; uid: number; gid: number } {
+  const want = spec === '' ? 'nobody' : spec;
+  for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    if (f[0] === want || f[2] === want) return { name: f[0], uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  if (/^\d+$/.test(want)) return { name: want, uid: Number(want), gid: Number(want) };
+  throw new UsageError(`--drop-privileges: no user "${want}" in /etc/passwd`);
+}
+
+/** chown a directory and what is in it (state the agent keeps writing after the drop). */
+function chownTree(dir: string, uid: number, gid: number): void {
+  if (!fs.existsSync(dir)) return;
+  fs.chownSync(dir, uid, gid);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, uid, gid);
+    else if (e.isFile()) fs.chownSync(p, uid, gid);
+  }
+}
 
 function loadState(paths: string[]): DesiredState {
   return new DesiredState(loadManifestPaths(paths, { ignoreUnsupportedKinds: false }).filter((m) => m.kind !== 'NodeConfig'));
@@ -48,6 +73,7 @@ export async function runCommand(args: string[]): Promise<number> {
     controller: { type: 'string' },
     'token-file': { type: 'string' },
     'metrics-listen': { type: 'string' },
+    'drop-privileges': { type: 'string' },
   }, RUN_USAGE);
   if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
   const file = values['node-config'] as string | undefined;
@@ -80,17 +106,37 @@ export async function runCommand(args: string[]): Promise<number> {
   // the first connection, so the node forwards from it even while the controller is down.
   const { attachController, startAgentMetrics } = await import('../server/agent-hook');
   let link: import('../server/agent-hook').ControllerLink | null = null;
+  let ctlStateDir: string | null = null;
   const metrics = values['metrics-listen'] ? await startAgentMetrics(agent, values['metrics-listen'] as string, () => link) : null;
   if (values.controller) {
     const { readTokenFile } = await import('../server/transport');
     const base = stateDir ?? (adminSocket !== undefined ? path.join(path.dirname(adminSocket), `${path.basename(adminSocket).replace(/\.sock$/, '')}.state`) : `/var/lib/tapflow/${cfg.spec.nodeName}`);
+    ctlStateDir = path.join(base, 'controller');
     link = await attachController(agent, {
       address: values.controller as string,
-      stateDir: path.join(base, 'controller'),
+      stateDir: ctlStateDir,
       ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
       ...(metrics ? { metrics: metrics.metrics } : {}),
       log: (event, f) => emit({ event, ...f }),
     });
+  }
+
+  // Least privilege: once the TAPs are open, the sockets bound and the state directories
+  // exist, the agent needs no capability — switch to an unprivileged user (all threads).
+  if (values['drop-privileges'] !== undefined) {
+    const who = lookupUser(values['drop-privileges'] as string);
+    // Only tapflow's own state: --state-dir, the controller state dir, the LB allocation file
+    // (never the directory an admin socket happens to sit in, such as /tmp).
+    for (const d of [stateDir ?? null, ctlStateDir, lbStateFile ?? null]) {
+      if (d === null) continue;
+      try {
+        if (fs.existsSync(d) && fs.statSync(d).isFile()) fs.chownSync(d, who.uid, who.gid);
+        else chownTree(d, who.uid, who.gid);
+      } catch (e) { emit({ event: 'privileges-warning', path: d, error: (e as Error).message }); }
+    }
+    const { loadNative } = await import('../../dataplane/native');
+    loadNative().dropPrivileges(who.uid, who.gid);
+    emit({ event: 'privileges-dropped', user: who.name, uid: who.uid, gid: who.gid });
   }
 
   // Reload on change (debounced); a bad change leaves the running generation in place.

@@ -55,6 +55,8 @@ export interface TapflowNative {
   /** Open /dev/net/tun as a TAP (IFF_TAP|IFF_NO_PI, non-blocking, close-on-exec). An empty name lets the kernel pick. */
   /** With netnsPath, open (or create) the TAP inside that network namespace. */
   openTap(name: string, flags: number, netnsPath?: string): { fd: number; name: string };
+  /** setgroups/setgid/setuid to an unprivileged user (all threads; clears every capability) + NO_NEW_PRIVS. */
+  dropPrivileges(uid: number, gid: number): void;
   /** TUNSETPERSIST: the device outlives its file descriptors. */
   setPersist(fd: number, on: number): void;
   /** TUNSETOFFLOAD with TUN_F_* bits. */

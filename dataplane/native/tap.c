@@ -48,6 +48,8 @@
 
 #define NAPI_VERSION 8  /* async cleanup hooks; Node >= 14.8 */
 #include <sched.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <node_api.h>
 #include <uv.h>
 
@@ -296,6 +298,27 @@ static napi_value SetPersist(napi_env env, napi_callback_info info) {
   if (get_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
   if (get_int(env, argv[1], "on", 0, 1, &on)) return NULL;
   if (ioctl((int)fd, TUNSETPERSIST, (unsigned long)on) < 0) return throw_errno(env, errno, "ioctl(TUNSETPERSIST)", "setPersist");
+  return NULL;
+}
+
+/*
+ * dropPrivileges(uid, gid): after the TAPs are open the agent needs no capability at all
+ * (it only reads and writes fds it holds and binds unprivileged ports). setgroups/setgid/
+ * setuid from root to another uid clears every capability; glibc applies set*id to every
+ * thread of the process (capset would only reach the calling thread). NO_NEW_PRIVS last.
+ */
+static napi_value DropPrivileges(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t uid, gid;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2) return throw_type(env, "dropPrivileges(uid, gid) takes 2 arguments");
+  if (get_int(env, argv[0], "uid", 1, 0x7fffffff, &uid)) return NULL;
+  if (get_int(env, argv[1], "gid", 1, 0x7fffffff, &gid)) return NULL;
+  if (setgroups(0, NULL) < 0) return throw_errno(env, errno, "setgroups", "dropPrivileges");
+  if (setgid((gid_t)gid) < 0) return throw_errno(env, errno, "setgid", "dropPrivileges");
+  if (setuid((uid_t)uid) < 0) return throw_errno(env, errno, "setuid", "dropPrivileges");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return throw_errno(env, errno, "prctl", "dropPrivileges: PR_SET_NO_NEW_PRIVS");
   return NULL;
 }
 
@@ -613,6 +636,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "stopPoll", NULL, StopPoll, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setPersist", NULL, SetPersist, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dropPrivileges", NULL, DropPrivileges, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok ||
       set_u32(env, exports, "TAP_VNET_HDR", TAP_VNET_HDR) != napi_ok ||
