@@ -1232,7 +1232,7 @@ function checkNodeConfig(input: unknown, issues: Issues): NodeConfig | undefined
       const bad = tapNameProblem(tap);
       if (bad !== null) k.invalid(fieldPath(pp, 'tap'), bad);
       else {
-        const prev = ports.find((x) => x.tap === tap);
+        const prev = ports.find((x) => x.tap === tap && x.netns === ((v) => (typeof v === 'string' ? v : null))(k.get(o, 'netns'))); // the same name in another netns is another TAP
         if (prev !== undefined) k.dup(fieldPath(pp, 'tap'), `duplicate tap "${tap}" (also ${at('ports', prev.index, 'tap')})`);
       }
     }
