@@ -78,6 +78,16 @@ export interface TestbedOptions {
   detach?: boolean;
   /** Repository root (default: found from this file). */
   repoRoot?: string;
+  /**
+   * CNI style (tapflow forwarder only): every TAP is created persistent (`ip tuntap add … mode
+   * tap vnet_hdr`) where it lives for good — each pod's `eth0` inside the pod namespace, the
+   * uplink as the client's `eth0` (the VNet namespace with 2 nodes), the host TAP in the node
+   * namespace — before the agent starts; the NodeConfig ports name them with `netns`, so the
+   * agent attaches by setns and never moves an interface. The devices outlive the agent:
+   * `restartAgent()` (kill -9 and start again) keeps every address, route and neighbor entry.
+   * Default false (the agent creates the TAPs, the testbed moves them).
+   */
+  persistentTaps?: boolean;
 }
 
 export interface PodInfo {
@@ -87,7 +97,7 @@ export interface PodInfo {
   node: number;
   /** Namespace, e.g. `tf1a2b-p1`. */
   ns: string;
-  /** TAP (or node-side veth) name in the node namespace. */
+  /** TAP (or node-side veth) name in the node namespace; with persistentTaps `eth0`, in the pod namespace. */
   tap: string;
   ipv4: string;
   ipv6?: string;
@@ -105,6 +115,7 @@ export interface NodeInfo {
   ipv4: string;
   ipv6?: string;
   podCIDRs: string[];
+  /** With persistentTaps and 1 node: `eth0` in the client namespace. */
   uplinkTap: string;
   hostTap: string;
   pods: PodInfo[];
@@ -112,8 +123,10 @@ export interface NodeInfo {
   configPath?: string;
   adminSocket?: string;
   agentPid?: number;
-  /** Parsed `ready` line from the agent. */
+  /** Parsed `ready` line from the agent (the latest one after restartAgent()). */
   ready?: AgentReady;
+  /** The agent's full command line (`ip netns exec <node ns> node bin/tapflow run …`). */
+  agentArgv?: string[];
   /** Parsed `stopped` line, once down() has stopped the agent. */
   stopped?: { event: 'stopped'; stats?: unknown };
   agentLog?: { stdout: string; stderr: string };
@@ -429,6 +442,7 @@ export class Testbed {
       keepTmp: options.keepTmp ?? false,
       detach: options.detach ?? false,
       repoRoot: options.repoRoot ?? findRepoRoot(),
+      persistentTaps: options.persistentTaps ?? false,
       nodeConfigHook: options.nodeConfigHook,
       log: options.log,
       agentEnv: options.agentEnv,
@@ -436,6 +450,7 @@ export class Testbed {
     const o = this.opts;
     if (o.pods < 0 || o.pods > 200 || !Number.isInteger(o.pods)) throw new Error(`pods must be 0..200 (got ${o.pods})`);
     if (o.nodes !== 1 && o.nodes !== 2) throw new Error(`nodes must be 1 or 2 (got ${o.nodes})`);
+    if (o.persistentTaps && o.forwarder !== 'tapflow') throw new Error('persistentTaps needs the tapflow forwarder');
     const p = this.prefix;
     this.client = { ns: `${p}-c`, ipv4: '10.0.0.10', ipv6: o.ipv6 ? 'fd00::10' : undefined, dev: 'eth0' };
     if (o.nodes === 2) this.vnetNs = `${p}-vnet`;
@@ -448,7 +463,7 @@ export class Testbed {
         ipv4: `10.0.0.${3 + n}`,
         ipv6: o.ipv6 ? `fd00::${ipv6Hex(3 + n)}` : undefined,
         podCIDRs: [],
-        uplinkTap: `${p}n${n}u`,
+        uplinkTap: o.persistentTaps && o.nodes === 1 ? 'eth0' : `${p}n${n}u`,
         hostTap: `${p}n${n}h`,
         pods: [],
       };
@@ -468,7 +483,7 @@ export class Testbed {
                 name: `pod-${podNo}`,
                 node: n,
                 ns: `${p}-p${podNo}`,
-                tap: `${p}n${n}p${i}`,
+                tap: o.persistentTaps ? 'eth0' : `${p}n${n}p${i}`,
                 ipv4: `10.244.${n - 1}.${i + 1}`,
                 ipv6: o.ipv6 ? `${podNet6(n)}${ipv6Hex(i + 1)}` : undefined,
                 prefixLen4: host ? 32 : 24,
@@ -480,7 +495,7 @@ export class Testbed {
                 name: `pod-${podNo}`,
                 node: n,
                 ns: `${p}-p${podNo}`,
-                tap: `${p}n${n}p${i}`,
+                tap: o.persistentTaps ? 'eth0' : `${p}n${n}p${i}`,
                 ipv4: `10.0.${n}.${i + 1}`,
                 ipv6: o.ipv6 ? `fd00::${n}:${ipv6Hex(i + 1)}` : undefined,
                 prefixLen4: host ? 32 : 16,
@@ -534,8 +549,10 @@ export class Testbed {
         if (o.ipv6 && other.podCIDRs[1] && other.ipv6) nodeRoutes.push({ prefix: other.podCIDRs[1], nextHop: other.ipv6 });
       }
     }
+    const persistent = o.persistentTaps;
+    const nsPath = (ns: string): { netns: string } | Record<string, never> => (persistent ? { netns: `/run/netns/${ns}` } : {});
     const ports: Record<string, unknown>[] = [
-      { name: 'uplink', tap: node.uplinkTap, role: 'uplink' },
+      { name: 'uplink', tap: node.uplinkTap, role: 'uplink', ...nsPath(this.vnetNs ?? this.client.ns) },
       { name: 'host', tap: node.hostTap, role: 'host' },
     ];
     for (const pod of node.pods) {
@@ -543,7 +560,7 @@ export class Testbed {
       if (pod.ipv6) addresses.push(pod.ipv6);
       const gateway: Record<string, string> = { ipv4: pod.gateway4 };
       if (pod.gateway6) gateway.ipv6 = pod.gateway6;
-      ports.push({ name: pod.name, tap: pod.tap, role: 'pod', addresses, gateway });
+      ports.push({ name: pod.name, tap: pod.tap, role: 'pod', ...nsPath(pod.ns), addresses, gateway });
     }
     const spec: NodeConfigDoc['spec'] = {
       nodeName: node.name,

@@ -10,6 +10,7 @@ import '../model/kinds';
 import { formatError, parse, UsageError } from './main';
 
 export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--state-dir DIR] [--batch N]
+                   [--flow-capacity N] [--new-flows-per-source N] [--new-flow-burst N]
 
 Opens every TAP named in the NodeConfig (creating it in the current network namespace)
 and forwards between them until SIGINT/SIGTERM. Prints one JSON line {"event":"ready",...}
@@ -26,6 +27,12 @@ Options:
                        in DIR/lb-allocations.json across restarts; default: next to the
                        admin socket (<socket name>.lb-allocations.json), else not kept
   --batch N            frames per receive batch (default 64)
+  --flow-capacity N    connections the flow table holds (default 262144); when full, a new
+                       flow evicts one, unestablished connections first (docs/limits.md)
+  --new-flows-per-source N
+                       flood protection: new flows per second one source address may open
+                       (default 0 = unlimited); beyond it drops count as flow-rate-limited
+  --new-flow-burst N   burst of the per-source limit (default: the rate)
   --controller ADDR    fed by a controller (tapflow serve): unix:/run/tapflow/control.sock
                        or host:port; the last applied version is kept in --state-dir and
                        forwarded from at start, even when the controller is down
@@ -63,6 +70,17 @@ function loadState(paths: string[]): DesiredState {
   return new DesiredState(loadManifestPaths(paths, { ignoreUnsupportedKinds: false }).filter((m) => m.kind !== 'NodeConfig'));
 }
 
+/** An integer option in [min, max], or undefined when absent; a UsageError otherwise. */
+function intOption(values: Record<string, string | boolean | undefined>, name: string, min: number, max: number): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${String(v)}"\n\n${RUN_USAGE}`);
+  }
+  return n;
+}
+
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parse(args, {
     'node-config': { type: 'string' },
@@ -74,6 +92,9 @@ export async function runCommand(args: string[]): Promise<number> {
     'token-file': { type: 'string' },
     'metrics-listen': { type: 'string' },
     'drop-privileges': { type: 'string' },
+    'flow-capacity': { type: 'string' },
+    'new-flows-per-source': { type: 'string' },
+    'new-flow-burst': { type: 'string' },
   }, RUN_USAGE);
   if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
   const file = values['node-config'] as string | undefined;
@@ -83,6 +104,14 @@ export async function runCommand(args: string[]): Promise<number> {
   const cfg = readNode();
   const state = configPaths.length > 0 ? loadState(configPaths) : null;
   const batch = values.batch !== undefined ? Number(values.batch) : undefined;
+  const flowCapacity = intOption(values, 'flow-capacity', 1, 1 << 24);
+  const newFlowsPerSecondPerSource = intOption(values, 'new-flows-per-source', 0, 1e9);
+  const newFlowBurst = intOption(values, 'new-flow-burst', 1, 1e9);
+  const forwarderOptions = {
+    ...(flowCapacity !== undefined ? { flowCapacity } : {}),
+    ...(newFlowsPerSecondPerSource !== undefined ? { newFlowsPerSecondPerSource } : {}),
+    ...(newFlowBurst !== undefined ? { newFlowBurst } : {}),
+  };
   const { Agent } = await import('../../dataplane/agent/agent');
   const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   // LoadBalancer allocations survive restarts in standalone mode (a file next to the admin socket or in --state-dir).
@@ -90,7 +119,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const stateDir = values['state-dir'] as string | undefined;
   const lbStateFile = stateDir !== undefined ? path.join(stateDir, 'lb-allocations.json')
     : adminSocket !== undefined ? path.join(path.dirname(adminSocket), `${path.basename(adminSocket).replace(/\.sock$/, '')}.lb-allocations.json`) : undefined;
-  const agent = await Agent.start(cfg, { adminSocket, batch, state, ...(lbStateFile !== undefined ? { lbStateFile } : {}), onEvent: (e) => emit(e) });
+  const agent = await Agent.start(cfg, { ...forwarderOptions, adminSocket, batch, state, ...(lbStateFile !== undefined ? { lbStateFile } : {}), onEvent: (e) => emit(e) });
   const serviceErrors = () => agent.lastCompile.serviceStatus.filter((s) => s.errors.length > 0);
   /** The LoadBalancer IPs tapflow allocated (errors are in serviceErrors); absent without pools. */
   const loadBalancers = () => (agent.lastCompile.lbStatus.active

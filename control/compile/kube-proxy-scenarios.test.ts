@@ -293,7 +293,6 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'trace names why a ClusterIP on an unknown port was rejected',
     doc: 'VIPS (nftables mode) cluster-ips check; `tapflow trace` promises the reason of a reject',
-    todo: 'tracer: reason is only "service-rejected" — resolveMiss4/6 sets ServiceReason.ClusterIPInvalidPort but the tracer appends service reasons only when a frontend matched (lastFrontend ≥ 0)',
     objects: [WEB, WEB_SLICE],
     steps: [{ send: tcp(`${POD_A}:40014`, '10.96.0.10:81'), expect: { verdict: 'reject', reason: /clusterip-invalid-port/ } }],
   },
@@ -681,7 +680,6 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'trace prints IPv6 endpoints of the outgoing packet as [v6]:port',
     doc: '`tapflow trace` reads and prints "[v6]:PORT"; its `out` must be re-usable as the input of the reply packet',
-    todo: 'tracer: out.src / out.dst (and the generated-frame lines) print IPv6 as "fd00:244::2:40100" — ambiguous, and rejected when fed back as --src/--dst',
     objects: [DS, ...DS_SLICES],
     steps: [
       { send: tcp(`[${POD_A6}]:40104`, '[fd00:96::25]:80'), expect: { verdict: 'forward', outSrc: `[${POD_A6}]:40104`, outDst: `[${POD_B6}]:8080` } },
@@ -808,7 +806,6 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'ICMP echo to a ClusterIP is rejected and to an unallocated service IP dropped — never routed out of the node',
     doc: 'VIPS (nftables mode): the cluster-ips check applies to every new packet to a service address — allocated ClusterIP: reject; rest of the service CIDR: drop',
-    todo: 'forwarder: ICMP (and any protocol other than TCP/UDP/SCTP) skips the service stage entirely (newFlow: `st !== null && !icmp`), so a ping to 10.96.0.10 or 10.96.99.99 follows the default route out of the uplink instead of being rejected / dropped',
     objects: [WEB, WEB_SLICE],
     steps: [
       { send: { src: POD_A, dst: '10.96.0.10', proto: 'icmp' }, expect: { verdict: 'reject', egress: null, generated: /icmp type 3 code 3/ } },

@@ -189,9 +189,9 @@ export class Tracer {
         if (info.ipVersion === 0 || (info.l4Proto === 58 && (info.icmpType === 135 || info.icmpType === 136))) continue;
         const s = info.ipVersion === 4 ? formatIpv4(info.src4) : info.ipVersion === 6 ? formatIpv6(f, info.l3Off + 8) : '';
         const d = info.ipVersion === 4 ? formatIpv4(info.dst4) : info.ipVersion === 6 ? formatIpv6(f, info.l3Off + 24) : '';
-        const ports = info.srcPort || info.dstPort ? `:${info.srcPort} → ${d}:${info.dstPort}` : ` → ${d}`;
-        if (verdict === 'forward' && q === this.fwd.lastEgress && out === null) out = { src: info.srcPort ? `${s}:${info.srcPort}` : s, dst: info.dstPort ? `${d}:${info.dstPort}` : d, ttl: info.ttl };
-        else generated.push(`${names[q]}: ${describeFrame(info)} ${s}${ports}`);
+        const from = info.srcPort ? hostPort(s, info.srcPort) : s, to = info.dstPort ? hostPort(d, info.dstPort) : d;
+        if (verdict === 'forward' && q === this.fwd.lastEgress && out === null) out = { src: from, dst: to, ttl: info.ttl };
+        else generated.push(`${names[q]}: ${describeFrame(info)} ${from} → ${to}`);
       }
     }
     // NAT, service and connection from the flow the packet matched or created.
@@ -207,6 +207,10 @@ export class Tracer {
     }
     let service: string | null = null, frontend: string | null = null, endpoints: string[] = [], endpoint: string | null = null;
     const fe = this.fwd.lastFrontend;
+    if (fe < 0 && (c.lastReason === DropReason.ServiceRejected || c.lastReason === DropReason.ServiceDropped) && (verdict === 'reject' || verdict === 'drop')) {
+      // No frontend matched, yet the service range decided (ClusterIP on a port it lacks, unallocated service IP).
+      reason = `${reason}: ${SERVICE_REASON_NAMES[(this.fwd.svcRes as ServiceResult).reason]}`;
+    }
     if (fe >= 0) {
       const view = this.services.describe(fe);
       const res = this.fwd.svcRes as ServiceResult;

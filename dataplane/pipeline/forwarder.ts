@@ -572,9 +572,10 @@ export class Forwarder {
     let flags = 0, nSport = sport, nDport = dport, spKey = -1, beKey = -1;
     const st = gen.services;
     const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
-    if (st !== null && !icmp) {
+    if (st !== null) {
       const l3 = info.l3Off;
-      const fe = family === 4 ? st.lookupFrontend4(info.dst4, proto, dport) : st.lookupFrontend6(buf, l3 + IPV6_DST_OFF, proto, dport);
+      // ICMP has no port: never a frontend, but a ClusterIP / the service range still rejects / drops it.
+      const fe = icmp ? -1 : family === 4 ? st.lookupFrontend4(info.dst4, proto, dport) : st.lookupFrontend6(buf, l3 + IPV6_DST_OFF, proto, dport);
       this.lastFrontend = fe;
       if (fe < 0) {
         const res = this.svcRes;
