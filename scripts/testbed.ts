@@ -5,7 +5,7 @@
  *
  *   node dist/scripts/testbed.js up   [--pods N] [--mode kubenet|cni] [--nodes 1|2] [--no-ipv6]
  *                                     [--prefix tfX] [--forwarder tapflow|kernel] [--mtu N]
- *                                     [--uplink-mtu N] [--[no-]vnet-hdr]
+ *                                     [--uplink-mtu N] [--[no-]vnet-hdr] [--persistent-taps]
  *   node dist/scripts/testbed.js down [--prefix tfX]      (no prefix: every testbed `up` left behind)
  *
  * Topology (1 node):                       (2 nodes: uplinks and the client meet on a bridge
@@ -18,6 +18,9 @@
  *
  * forwarder 'tapflow': the agent runs inside <p>-n1, creates every TAP there and prints `ready`;
  * then each TAP's kernel side is moved into its namespace, renamed eth0 and configured.
+ * With persistentTaps (CNI style) the TAPs are made persistent in their final namespaces first
+ * and the agent attaches to them there (NodeConfig ports[].netns); restartAgent() then shows a
+ * crash-restart: nothing but the agent process changes.
  * forwarder 'kernel': the same namespaces and addresses, but veth pairs and Linux forwarding in
  * the node namespace (proxy ARP / proxy NDP so pods can keep their on-link /24 and /64) — the
  * "kernel routing in the same topology" baseline for benchmarks, and a way to validate tests.
@@ -672,57 +675,112 @@ export class Testbed {
   }
 
   private async upTapflow(): Promise<void> {
-    const root = this.opts.repoRoot;
-    const bin = path.join(root, 'bin', 'tapflow');
     for (const node of this.nodes) {
       const cfg = this.nodeConfig(node.index);
       node.configPath = path.join(this.tmpDir, `${node.name}.json`);
       fs.writeFileSync(node.configPath, JSON.stringify(cfg, null, 2) + '\n');
       node.adminSocket = path.join(this.tmpDir, `${node.name}.sock`);
       node.agentLog = { stdout: path.join(this.tmpDir, `${node.name}.out`), stderr: path.join(this.tmpDir, `${node.name}.err`) };
-      const outFd = fs.openSync(node.agentLog.stdout, 'w');
-      const errFd = fs.openSync(node.agentLog.stderr, 'w');
-      const argv = ['netns', 'exec', node.ns, process.execPath, bin, 'run', '--node-config', node.configPath, '--admin-socket', node.adminSocket, ...this.opts.agentArgs];
-      this.log(`starting agent: ip ${argv.join(' ')}`);
-      const child = spawnChild('ip', argv, {
-        cwd: root,
-        stdio: ['ignore', outFd, errFd],
-        detached: this.opts.detach,
-        env: { ...process.env, ...this.opts.agentEnv },
-      });
-      fs.closeSync(outFd);
-      fs.closeSync(errFd);
-      let exit: string | undefined;
-      child.on('exit', (code, sig) => (exit = sig ? `signal ${sig}` : `exit ${code}`));
-      child.on('error', (e) => (exit = `spawn error ${e.message}`));
-      if (this.opts.detach) child.unref();
-      const sp = this.opts.detach ? { pid: child.pid ?? 0 } : wrapSpawned(child);
-      this.agents.set(node.index, sp);
-      node.agentPid = child.pid;
-      const logPath = node.agentLog.stdout;
-      const line = await waitFor(
-        () => {
-          const text = fs.readFileSync(logPath, 'utf8');
-          const ready = text.split('\n').find((l) => l.includes('"ready"'));
-          if (ready) return ready;
-          if (exit) throw new StopWaiting(`agent on ${node.name} ended (${exit}) before ready`);
-          return undefined;
-        },
-        { timeoutMs: this.opts.readyTimeoutMs, intervalMs: 50, what: `agent ready on ${node.name}` },
-      );
-      node.ready = JSON.parse(line) as AgentReady;
-      this.log(`agent on ${node.name} ready (pid ${node.ready.pid}, ${node.ready.ports?.length ?? '?'} ports)`);
-      const want = [node.uplinkTap, node.hostTap, ...node.pods.map((p) => p.tap)];
-      const have = new Set((node.ready.ports ?? []).map((p) => p.tap));
-      const missing = want.filter((t) => !have.has(t));
+      if (this.opts.persistentTaps) await this.createPersistentTaps(node);
+      const line = await this.startAgent(node, false);
+      const want = (cfg.spec.ports as { tap: string }[]).map((p) => p.tap);
+      const have = (node.ready?.ports ?? []).map((p) => p.tap);
+      const missing = want.filter((tap, i) => have[i] !== tap);
       if (missing.length) throw new Error(`agent ready line lacks TAPs ${missing.join(', ')}: ${line}`);
       await this.wireNodeTaps(node);
     }
   }
 
+  /**
+   * persistentTaps: each TAP made persistent where it stays (pods' eth0 in their namespaces,
+   * the uplink on the client's / VNet's side, the host TAP in the node namespace).
+   */
+  private async createPersistentTaps(node: NodeInfo): Promise<void> {
+    const vnet = this.opts.vnetHdr === false ? [] : ['vnet_hdr'];
+    const add = (ns: string, dev: string) => execInOk(null, ['ip', '-n', ns, 'tuntap', 'add', 'dev', dev, 'mode', 'tap', ...vnet]);
+    await add(node.ns, node.hostTap);
+    await add(this.vnetNs ?? this.client.ns, node.uplinkTap);
+    for (const pod of node.pods) await add(pod.ns, pod.tap);
+  }
+
+  /**
+   * Start (or, with append, start again) the agent of a node with the same arguments; resolves
+   * with its `ready` line once it printed one (node.ready and node.agentPid are updated).
+   */
+  private async startAgent(node: NodeInfo, append: boolean): Promise<string> {
+    const root = this.opts.repoRoot;
+    const bin = path.join(root, 'bin', 'tapflow');
+    const logs = node.agentLog!;
+    const readyBefore = append ? readyLines(logs.stdout).length : 0;
+    const outFd = fs.openSync(logs.stdout, append ? 'a' : 'w');
+    const errFd = fs.openSync(logs.stderr, append ? 'a' : 'w');
+    const argv = node.agentArgv ?? ['netns', 'exec', node.ns, process.execPath, bin, 'run', '--node-config', node.configPath!, '--admin-socket', node.adminSocket!, ...this.opts.agentArgs];
+    node.agentArgv = argv;
+    this.log(`starting agent: ip ${argv.join(' ')}`);
+    const child = spawnChild('ip', argv, {
+      cwd: root,
+      stdio: ['ignore', outFd, errFd],
+      detached: this.opts.detach,
+      env: { ...process.env, ...this.opts.agentEnv },
+    });
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+    let exit: string | undefined;
+    child.on('exit', (code, sig) => (exit = sig ? `signal ${sig}` : `exit ${code}`));
+    child.on('error', (e) => (exit = `spawn error ${e.message}`));
+    if (this.opts.detach) child.unref();
+    const sp = this.opts.detach ? { pid: child.pid ?? 0 } : wrapSpawned(child);
+    this.agents.set(node.index, sp);
+    node.agentPid = child.pid;
+    const line = await waitFor(
+      () => {
+        const ready = readyLines(logs.stdout)[readyBefore];
+        if (ready) return ready;
+        if (exit) throw new StopWaiting(`agent on ${node.name} ended (${exit}) before ready`);
+        return undefined;
+      },
+      { timeoutMs: this.opts.readyTimeoutMs, intervalMs: append ? 5 : 50, what: `agent ready on ${node.name}` },
+    );
+    node.ready = JSON.parse(line) as AgentReady;
+    this.log(`agent on ${node.name} ready (pid ${node.ready.pid}, ${node.ready.ports?.length ?? '?'} ports)`);
+    return line;
+  }
+
+  /**
+   * Stop a node's agent with `signal` (default SIGKILL: a crash) and wait until it is gone.
+   * Resolves with the exit code (null when killed by a signal).
+   */
+  async killAgent(index = 1, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 5000): Promise<number | null> {
+    const node = this.node(index);
+    const a = this.agents.get(node.index);
+    if (!a) throw new Error(`no agent running on ${node.name}`);
+    this.agents.delete(node.index);
+    if ('exited' in a) {
+      a.kill(signal);
+      return a.exited(timeoutMs);
+    }
+    await killPid(a.pid, timeoutMs);
+    return null;
+  }
+
+  /**
+   * Start a node's agent again with the same arguments (after killAgent()); resolves when it
+   * printed `ready`. Its output is appended to the same log files. With persistentTaps nothing
+   * else changes: the TAPs, their addresses, routes and neighbor entries stayed.
+   */
+  async restartAgent(index = 1): Promise<AgentReady> {
+    const node = this.node(index);
+    if (this.opts.forwarder !== 'tapflow') throw new Error('restartAgent(): the forwarder is not tapflow');
+    if (this.agents.has(node.index)) await this.killAgent(index);
+    await this.startAgent(node, true);
+    if (!this.opts.persistentTaps) await this.wireNodeTaps(node);
+    return node.ready!;
+  }
+
   /** Move a node's TAPs (already open in the node ns) to their namespaces and configure them. */
   private async wireNodeTaps(node: NodeInfo): Promise<void> {
     const o = this.opts;
+    if (o.persistentTaps) return this.configurePersistentTaps(node);
     const moves: string[] = [];
     for (const pod of node.pods) moves.push(`link set ${pod.tap} netns ${pod.ns}`);
     if (this.vnetNs) moves.push(`link set ${node.uplinkTap} netns ${this.vnetNs}`);
@@ -740,7 +798,25 @@ export class Testbed {
     } else {
       await ipBatch(this.client.ns, [`link set ${node.uplinkTap} name eth0`]);
     }
-    // the node's own stack behind the host port
+    await this.configureHostTap(node);
+  }
+
+  /** persistentTaps: nothing moves; addresses and routes on the TAPs where they are. */
+  private async configurePersistentTaps(node: NodeInfo): Promise<void> {
+    const o = this.opts;
+    await Promise.all(
+      node.pods.map(async (pod) => {
+        await this.podSysctl(pod);
+        await ipBatch(pod.ns, this.podLines(pod));
+      }),
+    );
+    if (this.vnetNs) await ipBatch(this.vnetNs, [`link set ${node.uplinkTap} mtu ${o.uplinkMtu} master br0 up`]);
+    await this.configureHostTap(node);
+  }
+
+  /** The node's own stack behind the host port. */
+  private async configureHostTap(node: NodeInfo): Promise<void> {
+    const o = this.opts;
     const h = node.hostTap;
     const host = [`link set ${h} mtu ${o.mtu} up`, `addr add ${node.ipv4}/32 dev ${h}`];
     if (node.ipv6) host.push(`addr add ${node.ipv6}/128 dev ${h} nodad`);
@@ -1090,6 +1166,15 @@ async function sweepRootLinks(prefix: string): Promise<string[]> {
   return names;
 }
 
+/** The agent's `ready` lines so far (one per start). */
+function readyLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"event":"ready"'));
+  } catch {
+    return [];
+  }
+}
+
 function getJson<T>(socketPath: string, urlPath: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = http.get({ socketPath, path: urlPath, timeout: timeoutMs }, (res) => {
@@ -1114,7 +1199,7 @@ function getJson<T>(socketPath: string, urlPath: string, timeoutMs: number): Pro
 
 const USAGE = `usage: node dist/scripts/testbed.js up   [--pods N] [--mode kubenet|cni] [--nodes 1|2] [--no-ipv6]
                                       [--prefix tfX] [--forwarder tapflow|kernel] [--mtu N]
-                                      [--uplink-mtu N] [--[no-]vnet-hdr]
+                                      [--uplink-mtu N] [--[no-]vnet-hdr] [--persistent-taps]
        node dist/scripts/testbed.js down [--prefix tfX]   (no prefix: every testbed left by 'up')
        node dist/scripts/testbed.js sweep --prefix tfX    (delete leftovers of any run with that prefix)`;
 
@@ -1174,6 +1259,9 @@ export function parseTestbedArgs(argv: string[]): TestbedOptions & { help?: bool
         break;
       case '--no-vnet-hdr':
         o.vnetHdr = false;
+        break;
+      case '--persistent-taps':
+        o.persistentTaps = true;
         break;
       case '-h':
       case '--help':

@@ -37,6 +37,8 @@ Options:
                        or host:port; the last applied version is kept in --state-dir and
                        forwarded from at start, even when the controller is down
   --token-file FILE    bearer token for a controller off loopback
+  --control-thread B   true (default): the controller link (gRPC, parsing, persistence)
+                       runs on its own worker thread; false: on the forwarding thread
   --metrics-listen A   Prometheus /metrics, /healthz, /readyz on host:port
   --drop-privileges U  after setup, switch to user U (e.g. nobody): no capabilities left;
                        its state directory is handed to U; TAPs cannot be reopened after
@@ -141,13 +143,23 @@ export async function runCommand(args: string[]): Promise<number> {
     const { readTokenFile } = await import('../server/transport');
     const base = stateDir ?? (adminSocket !== undefined ? path.join(path.dirname(adminSocket), `${path.basename(adminSocket).replace(/\.sock$/, '')}.state`) : `/var/lib/tapflow/${cfg.spec.nodeName}`);
     ctlStateDir = path.join(base, 'controller');
-    link = await attachController(agent, {
-      address: values.controller as string,
-      stateDir: ctlStateDir,
-      ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
-      ...(metrics ? { metrics: metrics.metrics } : {}),
-      log: (event, f) => emit({ event, ...f }),
-    });
+    // The controller link runs on its own thread (gRPC, parsing, persistence); compile
+    // and forwarding stay here. --control-thread=false keeps it on this thread.
+    const threaded = values['control-thread'] !== 'false';
+    link = threaded
+      ? await (await import('../server/agent-link-thread')).attachControllerThreaded(agent, {
+        address: values.controller as string, node: cfg.spec.nodeName, stateDir: ctlStateDir,
+        ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
+        ...(metrics ? { metrics: metrics.metrics } : {}),
+        log: (event, f) => emit({ event, ...f }),
+      })
+      : await attachController(agent, {
+        address: values.controller as string,
+        stateDir: ctlStateDir,
+        ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
+        ...(metrics ? { metrics: metrics.metrics } : {}),
+        log: (event, f) => emit({ event, ...f }),
+      });
   }
 
   // Least privilege: once the TAPs are open, the sockets bound and the state directories

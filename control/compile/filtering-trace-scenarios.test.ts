@@ -388,7 +388,7 @@ t.test('NSG #17 IP flow verify: access and rule name per 5-tuple on VM1 (subnet 
     nsg2: [allowHttpIn('Allow-HTTP'), rule('Deny-SMTP-Out', 150, 'Outbound', 'Deny', 'Tcp', '*', 'Internet', '25')],
   });
   const verify = (direction: 'Inbound' | 'Outbound', proto: 'tcp' | 'udp', local: string, remote: string): string => {
-    const r = direction === 'Inbound' ? tr.trace(packetOf({ src: remote, dst: local, proto })) : tr.trace(packetOf({ src: local.split(':')[0], dst: remote, proto }));
+    const r = direction === 'Inbound' ? tr.trace(packetOf({ src: remote, dst: local, proto })) : tr.trace(packetOf({ src: local, dst: remote, proto }));
     // Only VM1's side of the flow: its outbound stages, or its inbound ones.
     const mine = direction === 'Inbound' ? ['nsg-inbound-subnet', 'nsg-inbound-nic'] : ['nsg-outbound-nic', 'nsg-outbound-subnet'];
     const steps = (r.security?.steps ?? []).filter((s) => mine.includes(s.stage));
