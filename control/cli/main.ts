@@ -13,7 +13,8 @@ Commands:
   run       run the node agent: open the TAPs of a NodeConfig and forward
   demo      bring up a demo node in network namespaces (3 pods serving HTTP)
   stats     print a running agent's counters
-  trace     what tapflow does with a packet, offline, through the real tables and pipeline
+  trace     what tapflow does with a packet, offline (-f) or through a running agent (--node)
+  flows     a running agent's connection table (through the controller)
   serve     run the controller (desired state store + gRPC API for the CLI and the agents)
   apply     apply manifests to the controller (-f FILE|DIR|-), all or nothing
   get       print objects of the desired state, or the agents (tapflow get agents)
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'stats': code = await statsCommand(rest); break;
       case 'trace': code = await (await import('./trace')).traceCommand(rest); break;
+      case 'flows': code = await (await import('./flows')).flowsCommand(rest); break;
       case 'serve': code = await (await import('./serve')).serveCommand(rest); break;
       case 'apply': code = await (await import('./apply')).applyCommand(rest); break;
       case 'get': code = await (await import('./get')).getCommand(rest); break;

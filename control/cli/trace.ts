@@ -9,7 +9,8 @@ import { Tracer, TracePacket, TraceProto, TraceResult } from '../../dataplane/ag
 import { parse, UsageError } from './main';
 import { TapflowError } from '../model/errors';
 
-export const TRACE_USAGE = `Usage: tapflow trace -f FILE_OR_DIR... --src IP[:PORT] --dst IP:PORT --proto tcp|udp|sctp|icmp
+export const TRACE_USAGE = `Usage: tapflow trace --node NODE --src IP[:PORT] --dst IP:PORT --proto P [--server ADDR]   (live, through the controller)
+       tapflow trace -f FILE_OR_DIR... --src IP[:PORT] --dst IP:PORT --proto tcp|udp|sctp|icmp
                      [--from pod|pod:NS/NAME|node|external|port:NAME] [--flags syn|ack|...] [--node NAME] [-o json|text]
        tapflow trace -f FILE_OR_DIR... --packets FILE.jsonl [-o json|text]
 
@@ -52,9 +53,22 @@ export async function traceCommand(args: string[]): Promise<number> {
     src: { type: 'string' }, dst: { type: 'string' }, proto: { type: 'string' },
     from: { type: 'string' }, flags: { type: 'string' }, node: { type: 'string' },
     packets: { type: 'string' }, output: { type: 'string', short: 'o' },
+    server: { type: 'string' }, 'token-file': { type: 'string' },
   }, TRACE_USAGE);
   if (values.help) { process.stdout.write(TRACE_USAGE); return 0; }
   const files = (values.file as unknown as string[] | undefined) ?? [];
+  if (files.length === 0 && values.node) {
+    // Live: the agent of that node traces with its running configuration.
+    const { clientFromOptions } = await import('../server/control-client');
+    const client = clientFromOptions(values as Record<string, unknown>);
+    try {
+      const pkt = { src: values.src, dst: values.dst, proto: values.proto, ...(values.from ? { from: values.from } : {}), ...(values.flags ? { flags: values.flags } : {}) };
+      const r = await client.trace(values.node as string, JSON.stringify(pkt));
+      const res = JSON.parse(r.resultJson) as TraceResult;
+      process.stdout.write(((values.output as string | undefined) ?? 'json') === 'json' ? JSON.stringify(res) + '\n' : render(res) + '\n');
+      return 0;
+    } finally { client.close(); }
+  }
   if (files.length === 0) throw new UsageError(`-f is required (the manifests, including a NodeConfig)\n\n${TRACE_USAGE}`);
   const out = (values.output as string | undefined) ?? 'json';
   if (out !== 'json' && out !== 'text') throw new UsageError(`-o must be json or text, got "${out}"`);

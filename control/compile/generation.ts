@@ -54,6 +54,8 @@ export function compileGeneration(cfg: NodeConfig, version: number, services: Se
     hasSnat6: spec.primaryIPs.ipv6 !== null,
     noSnat4,
     noSnat6,
+    nodePortMin: spec.nodePortRange.min,
+    nodePortMax: spec.nodePortRange.max,
     routes: compileRoutes(cfg),
     portCount: n,
     role,

@@ -142,7 +142,10 @@ export class Agent {
    * addresses the uplink newly answers for (GARP / unsolicited NA), hand the probe targets to
    * the health checker and the healthCheckNodePorts to their server. Never throws.
    */
+  private lastState: DesiredState | null = null;
+
   private afterCompile(res: NodeCompileResult, state: DesiredState | null): void {
+    this.lastState = state;
     const st = this.compiler.lbState;
     if (this.lbFile !== null && st !== null && (this.lbSaved === null || !sameLbState(st, this.lbSaved))) {
       try {
@@ -166,6 +169,53 @@ export class Agent {
   /** healthCheckNodePort listeners (bind errors included). */
   healthCheckStatus(): HealthCheckListenerStatus[] {
     return this.hcServer?.status() ?? [];
+  }
+
+  /** The desired state last applied (null: none yet). */
+  get desired(): DesiredState | null {
+    return this.lastState;
+  }
+
+  /**
+   * `tapflow trace` through this agent (relayed by the controller): the packet runs through
+   * a Tracer built on this agent's current NodeConfig and desired state — the same compiled
+   * tables and forwarder code, on memory ports, so live traffic is not touched.
+   */
+  async trace(packetJson: string): Promise<string> {
+    const { Tracer } = await import('./tracer');
+    const { DesiredState: DS } = await import('../../control/model/manifests');
+    const tracer = new Tracer(this.config, this.lastState ?? new DS());
+    return JSON.stringify(tracer.trace(JSON.parse(packetJson)));
+  }
+
+  /**
+   * The flow table (relayed `tapflow flows`): connections with both directions' tuples, NAT,
+   * state, packets and bytes. Request JSON: {limit?, proto?, address?} (address matches any
+   * tuple address). Bounded by limit (default 1000).
+   */
+  flows(requestJson: string): string {
+    const req = (requestJson ? JSON.parse(requestJson) : {}) as { limit?: number; proto?: string; address?: string };
+    const ft = this.forwarder.flows;
+    const limit = Math.min(Math.max(1, req.limit ?? 1000), 100000);
+    const protoNum = req.proto ? ({ tcp: 6, udp: 17, sctp: 132, icmp: 1, icmpv6: 58 } as Record<string, number>)[req.proto] : undefined;
+    const k = new Uint32Array(10);
+    const addr = (w: Uint32Array, o: number, fam: number) => fam === 4 ? [w[o + 3] >>> 24, (w[o + 3] >>> 16) & 255, (w[o + 3] >>> 8) & 255, w[o + 3] & 255].join('.')
+      : Array.from({ length: 8 }, (_, i) => ((w[o + (i >> 1)] >>> ((i & 1) ? 0 : 16)) & 0xffff).toString(16)).join(':');
+    const tuple = (fam: number) => ({ src: addr(k, 0, fam), dst: addr(k, 4, fam), sport: k[8] >>> 16, dport: k[8] & 0xffff });
+    const out: unknown[] = [];
+    ft.forEach((c) => {
+      if (out.length >= limit) return;
+      if (protoNum !== undefined && ft.proto[c] !== protoNum) return;
+      const fam = ft.family[c];
+      ft.origKey(c, k); const orig = tuple(fam);
+      let reply: ReturnType<typeof tuple> | null = null;
+      try { ft.replyKey(c, k); reply = tuple(fam); } catch { reply = null; }
+      if (req.address && ![orig.src, orig.dst, reply?.src, reply?.dst].includes(req.address)) return;
+      out.push({ id: c, proto: ft.proto[c], state: ft.state[c], orig, reply, packets: [ft.packets[c * 2], ft.packets[c * 2 + 1]], bytes: [ft.bytes[c * 2], ft.bytes[c * 2 + 1]],
+        generation: ft.gen[c], service: ft.spKey[c] >= 0 ? this.compiler.interner.name(ft.spKey[c]) ?? null : null,
+        backend: ft.beKey[c] >= 0 ? this.compiler.interner.name(ft.beKey[c]) ?? null : null });
+    });
+    return JSON.stringify({ size: ft.size, capacity: ft.capacity, evicted: ft.evicted, flows: out });
   }
 
   async stop(): Promise<void> {

@@ -90,9 +90,8 @@ export interface ForwarderOptions {
 /** A 64 KiB super-frame at the smallest sane MSS (536) is ≤ 123 segments. */
 const GSO_MAX_SEGMENTS = 128;
 
-/** Ports tapflow picks for masquerade / egress SNAT: 1024-65535 minus the NodePort range. */
+/** Ports tapflow picks for masquerade / egress SNAT: 1024-65535 minus the NodePort range (Generation). */
 const SNAT_PORT_MIN = 1024;
-const NODEPORT_MIN = 30000, NODEPORT_MAX = 32767;
 const SNAT_TRIES = 128;
 
 const RESOLVE_RETRY_MS = 1000;
@@ -671,7 +670,7 @@ export class Forwarder {
     let cand = preferred;
     let step = ((replySrc[3] ^ (replySport << 7) ^ preferred) * 2654435761) >>> 0;
     for (let i = 0; i < SNAT_TRIES; i++) {
-      const usable = icmp || (cand >= SNAT_PORT_MIN && (cand < NODEPORT_MIN || cand > NODEPORT_MAX));
+      const usable = icmp || (cand >= SNAT_PORT_MIN && (cand < this.gen.nodePortMin || cand > this.gen.nodePortMax));
       if (usable && !ft.tupleInUse(family, proto, replySrc, snatAddr, icmp ? cand : replySport, icmp ? 0 : cand)) return cand;
       step = (Math.imul(step, 1103515245) + 12345) >>> 0;
       cand = icmp ? step & 0xffff : SNAT_PORT_MIN + (step % (65536 - SNAT_PORT_MIN));

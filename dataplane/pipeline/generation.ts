@@ -82,6 +82,9 @@ export interface Generation {
   readonly snat4: number;
   readonly snat6: Uint8Array;
   readonly hasSnat6: boolean;
+  /** NodePort range: SNAT never hands out these source ports on the node IPs. */
+  readonly nodePortMin: number;
+  readonly nodePortMax: number;
   /** Destinations that are never SNATed on egress (cluster, pod, service CIDRs, VNet). */
   readonly noSnat4: Lpm4;
   readonly noSnat6: Lpm6;
