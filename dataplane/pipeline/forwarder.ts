@@ -1026,16 +1026,7 @@ export class Forwarder {
    * holds. Counted as one forwarded frame (one frame was received).
    */
   private sendSegmented(p: number, q: number, buf: Uint8Array, off: number, len: number, info: FrameInfo): void {
-    const cnt = this.txCount[q];
-    if (cnt > 0 && buf === this.ports[p].rx.slab) {
-      this.txCount[q] = 0;
-      const sent = this.ports[q].send(buf, this.txOff[q], this.txLen[q], cnt, this.ports[p].vnetHdr);
-      const base = q * this.cap, c = this.counters;
-      for (let i = 0; i < cnt; i++) {
-        if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
-        if (i < sent) c.forwarded++; else c.drop(p, DropReason.TxFailed);
-      }
-    }
+    if (this.txCount[q] > 0 && buf === this.ports[p].rx.slab) this.flushPort(p, q, buf, this.ports[p].vnetHdr);
     const n = segmentGso(buf, off, len, off - VNET_HDR_LEN, info, this.gsoSlab, 0, SLOT_SIZE_PLAIN, GSO_MAX_SEGMENTS, this.gsoLens);
     if (n < 0) { this.counters.drop(p, -n as DropReason); return; }
     const sent = this.ports[q].send(this.gsoSlab, this.gsoOffs, this.gsoLens, n, false);
@@ -1156,20 +1147,21 @@ export class Forwarder {
   }
 
   private flush(p: number, slab: Uint8Array, vnet: boolean): void {
-    const n = this.ports.length, cap = this.cap, c = this.counters;
-    for (let q = 0; q < n; q++) {
-      const count = this.txCount[q];
-      if (count === 0) continue;
-      this.txCount[q] = 0;
-      const base = q * cap;
-      const sent = this.ports[q].send(slab, this.txOff[q], this.txLen[q], count, vnet);
-      for (let i = 0; i < count; i++) {
-        if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
-        if (i < sent) c.forwarded++;
-        else c.drop(p, DropReason.TxFailed);
-      }
-    }
+    const n = this.ports.length;
+    for (let q = 0; q < n; q++) if (this.txCount[q] !== 0) this.flushPort(p, q, slab, vnet);
     this.flushLocal();
+  }
+
+  /** Send port q's egress queue (frames in `slab` from ingress port p) and account for it. */
+  private flushPort(p: number, q: number, slab: Uint8Array, vnet: boolean): void {
+    const count = this.txCount[q], c = this.counters, base = q * this.cap;
+    this.txCount[q] = 0;
+    const sent = this.ports[q].send(slab, this.txOff[q], this.txLen[q], count, vnet);
+    for (let i = 0; i < count; i++) {
+      if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
+      if (i < sent) c.forwarded++;
+      else c.drop(p, DropReason.TxFailed);
+    }
   }
 
   private flushLocal(): void {

@@ -266,7 +266,10 @@ spec:
       const text = readLog();
       for (const ev of ['ready', 'persisted-applied']) if (seen[ev] === undefined && text.includes(`"event":"${ev}"`)) seen[ev] = Date.now() - t0;
     }, 10);
-    let readyLine, timed, tReady, tCurl;
+    let readyLine: Awaited<ReturnType<Testbed['restartAgent']>>;
+    let timed: Awaited<ReturnType<typeof curlVipTimed>>;
+    let tReady: number;
+    let tCurl: number;
     try {
       readyLine = await tb.restartAgent(index);
       tReady = Date.now() - t0;
