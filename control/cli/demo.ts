@@ -211,7 +211,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       out(`Control plane: tapflow serve on ${server} (store ${path.join(dir, 'data')}, log ${controller.logFile});`);
       out(`the agent runs what it pushes. Applied (${bin} apply -f ${path.join(dir, 'web.yaml')}):`);
       for (const l of applyOutput.split('\n')) out(`  ${l}`);
-      out(`Service web (NodePort, over the ${tb.pods.length} pods) — ClusterIP ${SVC_VIP4}${dual ? ` / ${SVC_VIP6}` : ''}, port ${SVC_PORT}, NodePort ${NODE_PORT}:`);
+      out(`Service web (NodePort, over the ${tb.pods.length} pod(s)) — ClusterIP ${SVC_VIP4}${dual ? ` / ${SVC_VIP6}` : ''}, port ${SVC_PORT}, NodePort ${NODE_PORT}:`);
       out(`  ip netns exec ${tb.pods[0].ns} curl ${urlFor(SVC_VIP4, SVC_PORT)}          # ClusterIP, from a pod`);
       if (dual) out(`  ip netns exec ${tb.pods[0].ns} curl -g ${urlFor(SVC_VIP6, SVC_PORT)}`);
       out(`  ip netns exec ${c} curl ${urlFor(SVC_VIP4, SVC_PORT)}          # ClusterIP, from the client (route ${tb.serviceCIDRs[0]} via ${node.ipv4})`);

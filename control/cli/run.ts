@@ -8,6 +8,7 @@ import { parseNodeConfig, NodeConfig } from '../model/node-config';
 import { DesiredState, loadManifestPaths } from '../model/manifests';
 import '../model/kinds';
 import { formatError, parse, UsageError } from './main';
+import { TapflowError, ValidationError } from '../model/errors';
 
 export const RUN_USAGE = `Usage: tapflow run --node-config FILE [--config DIR]... [--admin-socket PATH] [--state-dir DIR] [--batch N]
                    [--flow-capacity N] [--new-flows-per-source N] [--new-flow-burst N]
@@ -68,8 +69,18 @@ function chownTree(dir: string, uid: number, gid: number): void {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const AGENT_VERSION = (require('../../../package.json') as { version: string }).version;
+
 function loadState(paths: string[]): DesiredState {
   return new DesiredState(loadManifestPaths(paths, { ignoreUnsupportedKinds: false }).filter((m) => m.kind !== 'NodeConfig'));
+}
+
+/** The field paths of a rejected reload, for the `rejected` event (at most 20). */
+function rejectedPaths(err: unknown): { path?: string; paths?: string[] } {
+  if (err instanceof ValidationError) return { paths: err.issues.slice(0, 20).map((i) => i.path) };
+  if (err instanceof TapflowError && err.path !== undefined) return { path: err.path };
+  return {};
 }
 
 /** An integer option in [min, max], or undefined when absent; a UsageError otherwise. */
@@ -127,11 +138,6 @@ export async function runCommand(args: string[]): Promise<number> {
   const loadBalancers = () => (agent.lastCompile.lbStatus.active
     ? { loadBalancers: agent.lastCompile.lbStatus.allocations.map((a) => ({ service: a.service, ips: a.ips, ...(a.internal ? { internal: true } : {}) })) }
     : {});
-  emit({
-    event: 'ready', pid: process.pid, node: cfg.spec.nodeName, version: agent.forwarder.gen.version,
-    ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
-    services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers(),
-  });
 
   // Controller mode: the last applied version is persisted (per node) and applied before
   // the first connection, so the node forwards from it even while the controller is down.
@@ -148,19 +154,27 @@ export async function runCommand(args: string[]): Promise<number> {
     const threaded = values['control-thread'] !== 'false';
     link = threaded
       ? await (await import('../server/agent-link-thread')).attachControllerThreaded(agent, {
-        address: values.controller as string, node: cfg.spec.nodeName, stateDir: ctlStateDir,
+        address: values.controller as string, node: cfg.spec.nodeName, stateDir: ctlStateDir, agentVersion: AGENT_VERSION,
         ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
         ...(metrics ? { metrics: metrics.metrics } : {}),
         log: (event, f) => emit({ event, ...f }),
       })
       : await attachController(agent, {
-        address: values.controller as string,
+        address: values.controller as string, agentVersion: AGENT_VERSION,
         stateDir: ctlStateDir,
         ...(values['token-file'] ? { token: readTokenFile(values['token-file'] as string) } : {}),
         ...(metrics ? { metrics: metrics.metrics } : {}),
         log: (event, f) => emit({ event, ...f }),
       });
   }
+
+  // Ready only now: with a controller, the persisted version is already applied, so "ready"
+  // means forwarding with the last known configuration, not with an empty one.
+  emit({
+    event: 'ready', pid: process.pid, node: cfg.spec.nodeName, version: agent.forwarder.gen.version,
+    ports: cfg.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })),
+    services: agent.lastCompile.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers(),
+  });
 
   // Least privilege: once the TAPs are open, the sockets bound and the state directories
   // exist, the agent needs no capability — switch to an unprivileged user (all threads).
@@ -189,7 +203,7 @@ export async function runCommand(args: string[]): Promise<number> {
       const res = agent.apply(readNode(), configPaths.length > 0 ? loadState(configPaths) : null);
       emit({ event: 'applied', version: res.gen.version, compileMs: +res.compileMs.toFixed(2), services: res.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers() });
     } catch (err) {
-      emit({ event: 'rejected', version: agent.forwarder.gen.version, error: formatError(err) });
+      emit({ event: 'rejected', version: agent.forwarder.gen.version, error: formatError(err), ...rejectedPaths(err) });
     }
   };
   const schedule = () => { if (timer) clearTimeout(timer); timer = setTimeout(reload, 200); };
