@@ -76,6 +76,60 @@ function loadState(paths: string[]): DesiredState {
   return new DesiredState(loadManifestPaths(paths, { ignoreUnsupportedKinds: false }).filter((m) => m.kind !== 'NodeConfig'));
 }
 
+/**
+ * Watches the NodeConfig file and the --config paths for changes. Each watch is a plain
+ * (non-recursive) inotify watch on a directory — the file's parent, filtered by its name, or a
+ * config directory and each of its subdirectories — because a watch on a file follows its
+ * inode and goes deaf once an editor or `kubectl`-style tool replaces the file by rename, and
+ * Node 20's recursive fs.watch on Linux misses a file replaced by rename after the first time.
+ */
+class ConfigWatcher {
+  private readonly dirs = new Map<string, { names: Set<string> | null; w: fs.FSWatcher | null }>();
+  constructor(private readonly paths: string[], private readonly onChange: () => void) {
+    this.rescan();
+  }
+
+  /** Add watches for the paths and for directories created under them since the last scan. */
+  rescan(): void {
+    for (const p of this.paths) {
+      let st: fs.Stats;
+      try { st = fs.statSync(p); } catch { continue; }
+      if (st.isDirectory()) this.walk(p, 0);
+      else this.add(path.dirname(path.resolve(p)), path.basename(p));
+    }
+  }
+
+  close(): void {
+    for (const d of this.dirs.values()) d.w?.close();
+    this.dirs.clear();
+  }
+
+  private walk(dir: string, depth: number): void {
+    this.add(path.resolve(dir), null);
+    if (depth >= 16) return;
+    let names: fs.Dirent[];
+    try { names = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of names) if (e.isDirectory() && !e.name.startsWith('.')) this.walk(path.join(dir, e.name), depth + 1);
+  }
+
+  private add(dir: string, name: string | null): void {
+    let d = this.dirs.get(dir);
+    if (d === undefined) {
+      d = { names: name === null ? null : new Set<string>(), w: null };
+      const entry = d;
+      try {
+        entry.w = fs.watch(dir, (_ev, f) => {
+          if (entry.names === null || (f !== null && entry.names.has(String(f)))) this.onChange();
+        });
+        entry.w.on('error', () => { entry.w?.close(); entry.w = null; });
+      } catch { /* not watchable: SIGHUP still reloads */ }
+      this.dirs.set(dir, d);
+    }
+    if (name === null) d.names = null;
+    else d.names?.add(name);
+  }
+}
+
 /** The field paths of a rejected reload, for the `rejected` event (at most 20). */
 function rejectedPaths(err: unknown): { path?: string; paths?: string[] } {
   if (err instanceof ValidationError) return { paths: err.issues.slice(0, 20).map((i) => i.path) };
@@ -195,10 +249,12 @@ export async function runCommand(args: string[]): Promise<number> {
   }
 
   // Reload on change (debounced); a bad change leaves the running generation in place.
-  const watchers: fs.FSWatcher[] = [];
   let timer: NodeJS.Timeout | null = null;
+  const schedule = () => { if (timer) clearTimeout(timer); timer = setTimeout(reload, 200); };
+  const watcher = new ConfigWatcher(values.controller ? [] : [file, ...configPaths], schedule);
   const reload = () => {
     timer = null;
+    watcher.rescan(); // directories created since the last reload
     try {
       const res = agent.apply(readNode(), configPaths.length > 0 ? loadState(configPaths) : null);
       emit({ event: 'applied', version: res.gen.version, compileMs: +res.compileMs.toFixed(2), services: res.serviceStatus.length, serviceErrors: serviceErrors(), ...loadBalancers() });
@@ -206,10 +262,6 @@ export async function runCommand(args: string[]): Promise<number> {
       emit({ event: 'rejected', version: agent.forwarder.gen.version, error: formatError(err), ...rejectedPaths(err) });
     }
   };
-  const schedule = () => { if (timer) clearTimeout(timer); timer = setTimeout(reload, 200); };
-  for (const p of values.controller ? [] : [file, ...configPaths]) {
-    try { watchers.push(fs.watch(p, { recursive: fs.statSync(p).isDirectory() }, schedule)); } catch { /* not watchable: no reload */ }
-  }
   process.on('SIGHUP', reload);
 
   await new Promise<void>((resolve) => {
@@ -217,7 +269,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
-  for (const w of watchers) w.close();
+  watcher.close();
   if (link) await link.stop();
   if (metrics) await metrics.server.close();
   if (timer) clearTimeout(timer);

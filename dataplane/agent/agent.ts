@@ -113,7 +113,7 @@ export class Agent {
 
   stats(): StatsSnapshot {
     return snapshotStats(this.config.spec.nodeName, this.forwarder, this.ports,
-      this.config.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })));
+      this.config.spec.ports.map((p) => ({ name: p.name, tap: p.tap, role: p.role })), (id) => this.compiler.interner.name(id));
   }
 
   /**

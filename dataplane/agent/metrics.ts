@@ -126,6 +126,21 @@ export class AgentMetrics {
         if (s) this.inc(s.nacks);
       },
     });
+    new Gauge({
+      name: 'tapflow_service_connections', help: 'Live connections per service port (from the flow table).', labelNames: ['service_port'], registers: [r],
+      collect() {
+        this.reset();
+        for (const sv of cache.get().services ?? []) this.set({ service_port: sv.servicePort }, sv.connections);
+      },
+    });
+    new Counter({
+      name: 'tapflow_rule_hits_total', help: 'New flows decided by each NSG rule / NetworkPolicy.', labelNames: ['kind', 'rule'], registers: [r],
+      collect() {
+        this.reset();
+        for (const h of cache.get().rules ?? []) this.inc({ kind: h.kind, rule: h.rule }, h.hits);
+      },
+    });
+    gauge('tapflow_flow_table_evictions', 'Connections evicted from the full flow table (cumulative).', () => cache.get().flows?.evicted ?? null);
     this.applySeconds = new Histogram({
       name: 'tapflow_config_apply_seconds', help: 'Time to validate, compile and swap in a configuration.',
       labelNames: ['result'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
