@@ -15,11 +15,12 @@ import { Pod, validatePod } from '../model/pod';
 import { Namespace, validateNamespace } from '../model/namespace';
 import { FilterInput, compileFilters } from './classifier';
 import { FILTER_REASON_NAMES, FilterResult, FilterTable, FlowLogWriter } from '../../dataplane/tables/classifier';
+import { AZURE_SUB, aksExampleNodeObj, nodeConfigObj, nsgRule } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 
-const SUB = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg1/providers/Microsoft.Network';
+const SUB = AZURE_SUB;
 
 // ─── Azure world: the four VMs of "How network security groups filter network traffic" ──────
 //
@@ -28,16 +29,7 @@ const SUB = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/
 //   Subnet3 10.0.3.0/24 (none): VM4 10.0.3.4 (no NIC NSG)
 // Each VM is a tapflow pod port (cni mode: VNet addresses); the uplink is the Internet/VNet.
 
-function rule(name: string, priority: number, direction: string, access: string, protocol: string, src: string | string[], dst: string | string[], dport: string | string[] = '*', sport = '*'): Obj {
-  const p: Obj = { priority, direction, access, protocol, sourcePortRange: sport };
-  if (Array.isArray(src)) p.sourceAddressPrefixes = src;
-  else p.sourceAddressPrefix = src;
-  if (Array.isArray(dst)) p.destinationAddressPrefixes = dst;
-  else p.destinationAddressPrefix = dst;
-  if (Array.isArray(dport)) p.destinationPortRanges = dport;
-  else p.destinationPortRange = dport;
-  return { name, properties: p };
-}
+const rule = nsgRule;
 
 function nsg(name: string, rules: Obj[]): NetworkSecurityGroup {
   return validateNetworkSecurityGroup({ type: 'Microsoft.Network/networkSecurityGroups', name, id: `${SUB}/networkSecurityGroups/${name}`, location: 'westeurope', properties: { securityRules: rules } });
@@ -83,26 +75,20 @@ function azureWorld(o: AzureOpts = {}): FilterInput {
     nic('vm3-nic', ['10.0.2.4'], 'Subnet2', 'NSG2'),
     nic('vm4-nic', ['10.0.3.4'], 'Subnet3', null),
   ];
-  const node = validateNodeConfig({
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'host-1' },
-    spec: {
-      nodeName: 'host-1',
-      nodeIPs: ['10.0.0.4', ...(o.v6 === true ? ['fd00:db8::4'] : [])],
-      networkMode: 'cni',
-      vnetPrefixes: ['10.0.0.0/16', ...(o.v6 === true ? ['fd00:db8::/48'] : [])],
-      routeTables: o.routes !== undefined ? [{ name: 'rt', routes: o.routes }] : [],
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        { name: 'vm1', tap: 'tfvm1', role: 'pod', addresses: ['10.0.1.4', ...(o.v6 === true ? ['fd00:db8:0:1::4'] : [])] },
-        { name: 'vm2', tap: 'tfvm2', role: 'pod', addresses: ['10.0.1.5'] },
-        { name: 'vm3', tap: 'tfvm3', role: 'pod', addresses: ['10.0.2.4'] },
-        { name: 'vm4', tap: 'tfvm4', role: 'pod', addresses: ['10.0.3.4'] },
-      ],
-    },
-  });
+  const node = validateNodeConfig(nodeConfigObj({
+    nodeIPs: ['10.0.0.4', ...(o.v6 === true ? ['fd00:db8::4'] : [])],
+    networkMode: 'cni',
+    vnetPrefixes: ['10.0.0.0/16', ...(o.v6 === true ? ['fd00:db8::/48'] : [])],
+    routeTables: o.routes !== undefined ? [{ name: 'rt', routes: o.routes }] : [],
+    ports: [
+      { name: 'uplink', tap: 'tfup', role: 'uplink' },
+      { name: 'host', tap: 'tfhost', role: 'host' },
+      { name: 'vm1', tap: 'tfvm1', role: 'pod', addresses: ['10.0.1.4', ...(o.v6 === true ? ['fd00:db8:0:1::4'] : [])] },
+      { name: 'vm2', tap: 'tfvm2', role: 'pod', addresses: ['10.0.1.5'] },
+      { name: 'vm3', tap: 'tfvm3', role: 'pod', addresses: ['10.0.2.4'] },
+      { name: 'vm4', tap: 'tfvm4', role: 'pod', addresses: ['10.0.3.4'] },
+    ],
+  }, 'host-1'));
   return { nsgs, vnets: [vnet], nics, networkPolicies: [], pods: [], namespaces: [], node };
 }
 
@@ -154,23 +140,17 @@ function policy(ns: string, name: string, spec: Obj): NetworkPolicy {
 
 function k8sWorld(policies: NetworkPolicy[]): FilterInput {
   const local = PODS.filter((p) => p.local);
-  const node: NodeConfig = validateNodeConfig({
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'node-a' },
-    spec: {
-      nodeName: 'node-a',
-      nodeIPs: ['10.0.0.4'],
-      podCIDRs: ['10.244.0.0/24'],
-      clusterCIDRs: ['10.244.0.0/16'],
-      vnetPrefixes: ['10.0.0.0/16'],
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        ...local.map((p) => ({ name: p.name, tap: `tf${p.name}`, role: 'pod', addresses: [p.ip], pod: { namespace: p.ns, name: p.name } })),
-      ],
-    },
-  });
+  const node: NodeConfig = validateNodeConfig(nodeConfigObj({
+    nodeIPs: ['10.0.0.4'],
+    podCIDRs: ['10.244.0.0/24'],
+    clusterCIDRs: ['10.244.0.0/16'],
+    vnetPrefixes: ['10.0.0.0/16'],
+    ports: [
+      { name: 'uplink', tap: 'tfup', role: 'uplink' },
+      { name: 'host', tap: 'tfhost', role: 'host' },
+      ...local.map((p) => ({ name: p.name, tap: `tf${p.name}`, role: 'pod', addresses: [p.ip], pod: { namespace: p.ns, name: p.name } })),
+    ],
+  }));
   return {
     nsgs: [],
     vnets: [],
@@ -721,24 +701,7 @@ t.test('examples/nsg and examples/network-policy: load, compile, classify (AKS w
   const root = path.resolve(__dirname, '../../../examples');
   const ms = loadManifestPaths([path.join(root, 'nsg'), path.join(root, 'network-policy')]);
   const of = <T>(kind: string): T[] => ms.filter((m) => m.kind === kind).map((m) => m.object as T);
-  const node = validateNodeConfig({
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'aks-nodepool1-12345678-vmss000000' },
-    spec: {
-      nodeName: 'aks-nodepool1-12345678-vmss000000',
-      nodeIPs: ['10.224.0.4'],
-      networkMode: 'cni',
-      vnetPrefixes: ['10.224.0.0/12'],
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        { name: 'frontend', tap: 'tffe', role: 'pod', addresses: ['10.224.0.10'], pod: { namespace: 'shop', name: 'frontend-0' } },
-        { name: 'redis', tap: 'tfredis', role: 'pod', addresses: ['10.224.0.11'], pod: { namespace: 'shop', name: 'redis-0' } },
-        { name: 'prometheus', tap: 'tfprom', role: 'pod', addresses: ['10.224.0.12'], pod: { namespace: 'monitoring', name: 'prometheus-0' } },
-      ],
-    },
-  });
+  const node = validateNodeConfig(aksExampleNodeObj());
   const input: FilterInput = {
     nsgs: of<NetworkSecurityGroup>('Microsoft.Network/networkSecurityGroups'),
     vnets: of<VirtualNetwork>('Microsoft.Network/virtualNetworks'),

@@ -28,12 +28,13 @@ import * as path from 'node:path';
 import { loadManifests, Manifest } from '../model/manifests';
 import '../model/kinds';
 import { Tracer, TracePacket, TraceResult } from '../../dataplane/agent/tracer';
+import { AZURE_SUB, aksExampleNodeObj, nodeConfigObj, nsgRule } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 
 const REPO = path.resolve(__dirname, '../../..');
-const SUB = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg1/providers/Microsoft.Network';
+const SUB = AZURE_SUB;
 const INTERNET = '203.0.113.10';
 
 // ─── Running packets and reading the decision ───────────────────────────────────────────────
@@ -132,14 +133,7 @@ function manifests(objs: Obj[]): Manifest[] {
 // the uplink is the rest of the VNet and the Internet.
 
 function rule(name: string, priority: number, direction: 'Inbound' | 'Outbound', access: 'Allow' | 'Deny', protocol: string, src: string | string[], dst: string | string[], dport: string | string[] = '*', sport = '*'): Obj {
-  const p: Obj = { priority, direction, access, protocol, sourcePortRange: sport };
-  if (Array.isArray(src)) p.sourceAddressPrefixes = src;
-  else p.sourceAddressPrefix = src;
-  if (Array.isArray(dst)) p.destinationAddressPrefixes = dst;
-  else p.destinationAddressPrefix = dst;
-  if (Array.isArray(dport)) p.destinationPortRanges = dport;
-  else p.destinationPortRange = dport;
-  return { name, properties: p };
+  return nsgRule(name, priority, direction, access, protocol, src, dst, dport, sport);
 }
 
 function nsg(name: string, rules: Obj[], defaults?: Obj[]): Obj {
@@ -164,27 +158,21 @@ interface AzureOpts {
 }
 
 function azureNodeConfig(o: AzureOpts = {}): Obj {
-  return {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'host-1' },
-    spec: {
-      nodeName: 'host-1',
-      nodeIPs: ['10.0.0.4', 'fd00:db8::4'],
-      networkMode: 'cni',
-      vnetPrefixes: ['10.0.0.0/16', 'fd00:db8::/48'],
-      defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00:db8::1' },
-      ...(o.routes !== undefined ? { routeTables: [{ name: 'rt', routes: o.routes }] } : {}),
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        { name: 'vm1', tap: 'tfvm1', role: 'pod', addresses: ['10.0.1.4', 'fd00:db8:0:1::4'] },
-        { name: 'vm2', tap: 'tfvm2', role: 'pod', addresses: ['10.0.1.5'] },
-        { name: 'vm3', tap: 'tfvm3', role: 'pod', addresses: ['10.0.2.4'] },
-        { name: 'vm4', tap: 'tfvm4', role: 'pod', addresses: ['10.0.3.4'] },
-      ],
-    },
-  };
+  return nodeConfigObj({
+    nodeIPs: ['10.0.0.4', 'fd00:db8::4'],
+    networkMode: 'cni',
+    vnetPrefixes: ['10.0.0.0/16', 'fd00:db8::/48'],
+    defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00:db8::1' },
+    ...(o.routes !== undefined ? { routeTables: [{ name: 'rt', routes: o.routes }] } : {}),
+    ports: [
+      { name: 'uplink', tap: 'tfup', role: 'uplink' },
+      { name: 'host', tap: 'tfhost', role: 'host' },
+      { name: 'vm1', tap: 'tfvm1', role: 'pod', addresses: ['10.0.1.4', 'fd00:db8:0:1::4'] },
+      { name: 'vm2', tap: 'tfvm2', role: 'pod', addresses: ['10.0.1.5'] },
+      { name: 'vm3', tap: 'tfvm3', role: 'pod', addresses: ['10.0.2.4'] },
+      { name: 'vm4', tap: 'tfvm4', role: 'pod', addresses: ['10.0.3.4'] },
+    ],
+  }, 'host-1');
 }
 
 function nic(name: string, ips: string[], subnet: string, nsgName: string | null): Obj {
@@ -510,26 +498,20 @@ const REMOTE_FE = ip('default', 'remote-fe');
 const WEB_VIP = '10.96.0.20';
 
 function k8sNodeConfig(): Obj {
-  return {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'node-a' },
-    spec: {
-      nodeName: 'node-a',
-      nodeIPs: ['10.0.0.4'],
-      podCIDRs: ['10.244.0.0/24'],
-      clusterCIDRs: ['10.244.0.0/16'],
-      serviceCIDRs: ['10.96.0.0/12'],
-      vnetPrefixes: ['10.0.0.0/16'],
-      defaultGateway: { ipv4: '10.0.0.1' },
-      nodeRoutes: [{ prefix: '10.244.1.0/24', nextHop: '10.0.0.5' }],
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        ...PODS.filter((p) => p.local !== false).map((p) => ({ name: `${p.ns}-${p.name}`, tap: `tf${PODS.indexOf(p)}`, role: 'pod', addresses: [p.ip], pod: { namespace: p.ns, name: p.name } })),
-      ],
-    },
-  };
+  return nodeConfigObj({
+    nodeIPs: ['10.0.0.4'],
+    podCIDRs: ['10.244.0.0/24'],
+    clusterCIDRs: ['10.244.0.0/16'],
+    serviceCIDRs: ['10.96.0.0/12'],
+    vnetPrefixes: ['10.0.0.0/16'],
+    defaultGateway: { ipv4: '10.0.0.1' },
+    nodeRoutes: [{ prefix: '10.244.1.0/24', nextHop: '10.0.0.5' }],
+    ports: [
+      { name: 'uplink', tap: 'tfup', role: 'uplink' },
+      { name: 'host', tap: 'tfhost', role: 'host' },
+      ...PODS.filter((p) => p.local !== false).map((p) => ({ name: `${p.ns}-${p.name}`, tap: `tf${PODS.indexOf(p)}`, role: 'pod', addresses: [p.ip], pod: { namespace: p.ns, name: p.name } })),
+    ],
+  });
 }
 
 function k8sObjects(policies: Obj[]): Obj[] {
@@ -827,25 +809,7 @@ t.test('CLI #38 Azure world from a directory: VM1 inbound denied by the subnet N
 });
 
 t.test('CLI #39 the repository examples (AKS, Azure CNI: pods are secondary IPs of the node NIC): NSG and policy decide, pod ↔ pod skips NSGs', async (t) => {
-  const node = writeJson('aks-node.json', {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'aks-nodepool1-12345678-vmss000000' },
-    spec: {
-      nodeName: 'aks-nodepool1-12345678-vmss000000',
-      nodeIPs: ['10.224.0.4'],
-      networkMode: 'cni',
-      vnetPrefixes: ['10.224.0.0/12'],
-      defaultGateway: { ipv4: '10.224.0.1' },
-      ports: [
-        { name: 'uplink', tap: 'tfup', role: 'uplink' },
-        { name: 'host', tap: 'tfhost', role: 'host' },
-        { name: 'frontend', tap: 'tffe', role: 'pod', addresses: ['10.224.0.10'], pod: { namespace: 'shop', name: 'frontend-0' } },
-        { name: 'redis', tap: 'tfredis', role: 'pod', addresses: ['10.224.0.11'], pod: { namespace: 'shop', name: 'redis-0' } },
-        { name: 'prometheus', tap: 'tfprom', role: 'pod', addresses: ['10.224.0.12'], pod: { namespace: 'monitoring', name: 'prometheus-0' } },
-      ],
-    },
-  });
+  const node = writeJson('aks-node.json', aksExampleNodeObj({ defaultGateway: { ipv4: '10.224.0.1' } }));
   const ex = (...p: string[]) => ['-f', path.join(REPO, 'examples', 'nsg'), '-f', path.join(REPO, 'examples', 'network-policy'), '-f', node, ...p];
   const [web] = await traceCli(t, ex('--src', '203.0.113.5:40000', '--dst', '10.224.0.10:8080', '--proto', 'tcp'));
   if (web) assertCheck(t, web, { src: '', dst: '', verdict: 'forward', reason: NSG_FWD, nsg: 'aks-node-nsg/Allow-Web@100', policy: 'shop/frontend', egress: 'frontend' });

@@ -24,6 +24,7 @@ import t, { Test } from 'tap';
 import { Tracer } from '../../dataplane/agent/tracer';
 import type { TracePacket, TraceResult } from '../../dataplane/agent/tracer';
 import { loadManifests } from '../model/manifests';
+import { Ep, endpointSliceObj, nodeConfigObj } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
@@ -48,34 +49,28 @@ const POD_B6 = 'fd00:244::3';
 const REMOTE_POD = '10.244.1.2'; // on node-b
 
 function nodeConfig(over: Obj = {}): Obj {
-  return {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'node-a' },
-    spec: {
-      nodeName: 'node-a',
-      nodeIPs: [NODE_IP, NODE_IP6, NODE_IP_SECONDARY],
-      podCIDRs: ['10.244.0.0/24', 'fd00:244::/64'],
-      clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/56'],
-      serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112'],
-      nodePortAddresses: ['primary'],
-      networkMode: 'kubenet',
-      vnetPrefixes: ['10.0.0.0/16', 'fd00::/64'],
-      defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00::1' },
-      nodeRoutes: [
-        { prefix: '10.244.1.0/24', nextHop: '10.0.0.5' },
-        { prefix: 'fd00:244:0:1::/64', nextHop: 'fd00::5' },
-      ],
-      ports: [
-        { name: 'uplink', tap: 'tfup0', role: 'uplink' },
-        { name: 'host', tap: 'tfhost0', role: 'host' },
-        { name: 'pod-a', tap: 'tfpa', role: 'pod', addresses: [POD_A, POD_A6], pod: { namespace: 'default', name: 'web-a' } },
-        { name: 'pod-b', tap: 'tfpb', role: 'pod', addresses: [POD_B, POD_B6], pod: { namespace: 'default', name: 'web-b' } },
-        { name: 'pod-c', tap: 'tfpc', role: 'pod', addresses: [POD_C, 'fd00:244::4'], pod: { namespace: 'default', name: 'web-c' } },
-      ],
-      ...over,
-    },
-  };
+  return nodeConfigObj({
+    nodeIPs: [NODE_IP, NODE_IP6, NODE_IP_SECONDARY],
+    podCIDRs: ['10.244.0.0/24', 'fd00:244::/64'],
+    clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/56'],
+    serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112'],
+    nodePortAddresses: ['primary'],
+    networkMode: 'kubenet',
+    vnetPrefixes: ['10.0.0.0/16', 'fd00::/64'],
+    defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00::1' },
+    nodeRoutes: [
+      { prefix: '10.244.1.0/24', nextHop: '10.0.0.5' },
+      { prefix: 'fd00:244:0:1::/64', nextHop: 'fd00::5' },
+    ],
+    ports: [
+      { name: 'uplink', tap: 'tfup0', role: 'uplink' },
+      { name: 'host', tap: 'tfhost0', role: 'host' },
+      { name: 'pod-a', tap: 'tfpa', role: 'pod', addresses: [POD_A, POD_A6], pod: { namespace: 'default', name: 'web-a' } },
+      { name: 'pod-b', tap: 'tfpb', role: 'pod', addresses: [POD_B, POD_B6], pod: { namespace: 'default', name: 'web-b' } },
+      { name: 'pod-c', tap: 'tfpc', role: 'pod', addresses: [POD_C, 'fd00:244::4'], pod: { namespace: 'default', name: 'web-c' } },
+    ],
+    ...over,
+  });
 }
 
 // ─── Manifest builders ─────────────────────────────────────────────────────────────────────
@@ -93,31 +88,9 @@ function svc(name: string, spec: Obj, opts: { annotations?: Record<string, strin
   };
 }
 
-interface Ep {
-  ip: string;
-  node?: string;
-  ready?: boolean;
-  serving?: boolean;
-  terminating?: boolean;
-}
-
 function slice(service: string, eps: Ep[], ports: Obj[], opts: { name?: string; addressType?: 'IPv4' | 'IPv6' } = {}): Obj {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: opts.name ?? `${service}-${(opts.addressType ?? 'IPv4').toLowerCase()}`, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
-    addressType: opts.addressType ?? 'IPv4',
-    endpoints: eps.map((e) => ({
-      addresses: [e.ip],
-      nodeName: e.node ?? 'node-a',
-      conditions: {
-        ...(e.ready !== undefined ? { ready: e.ready } : {}),
-        ...(e.serving !== undefined ? { serving: e.serving } : {}),
-        ...(e.terminating !== undefined ? { terminating: e.terminating } : {}),
-      },
-    })),
-    ports,
-  };
+  const addressType = opts.addressType ?? 'IPv4';
+  return endpointSliceObj(service, opts.name ?? `${service}-${addressType.toLowerCase()}`, eps, ports, addressType, 'node-a');
 }
 
 const HTTP_EP = [{ name: 'http', port: 8080, protocol: 'TCP' }];

@@ -18,32 +18,12 @@ import { objectKey } from '../model/k8s';
 import { allocateLoadBalancerIPs, readLbState, sameLbState, writeLbState } from './lb-allocator';
 import type { LbAllocationResult } from './lb-allocator';
 import { NodeCompiler } from './node-compiler';
+import { dualStackNodeObj } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 
-function nodeObj(spec: Obj = {}): Obj {
-  return {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'node-a' },
-    spec: {
-      nodeName: 'node-a',
-      nodeIPs: ['10.0.0.4', 'fd00::4'],
-      podCIDRs: ['10.244.0.0/24', 'fd00:244::/64'],
-      clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/56'],
-      serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112'],
-      vnetPrefixes: ['10.0.0.0/16', 'fd00::/64'],
-      defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00::1' },
-      ports: [
-        { name: 'uplink', tap: 'tfup0', role: 'uplink' },
-        { name: 'host', tap: 'tfhost0', role: 'host' },
-        { name: 'pod-a', tap: 'tfpa', role: 'pod', addresses: ['10.244.0.2', 'fd00:244::2'] },
-      ],
-      ...spec,
-    },
-  };
-}
+const nodeObj = dualStackNodeObj;
 
 const POOLS = {
   external: ['20.1.1.0/30', '2603:1000::10-2603:1000::11'],

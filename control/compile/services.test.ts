@@ -19,6 +19,7 @@ import { AffinityTable } from '../../dataplane/tables/affinity-table';
 import {
   KeyInterner, SERVICE_REASON_NAMES, ServiceReason, ServiceResult, ServiceTable, ServiceVerdict,
 } from '../../dataplane/tables/service-table';
+import { Ep, dualStackNodeObj, endpointSliceObj } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
@@ -29,28 +30,7 @@ const POD = 2;
 const TCP = 6;
 const UDP = 17;
 
-function nodeObj(over: Obj = {}): Obj {
-  return {
-    apiVersion: 'tapflow.dev/v1alpha1',
-    kind: 'NodeConfig',
-    metadata: { name: 'node-a' },
-    spec: {
-      nodeName: 'node-a',
-      nodeIPs: ['10.0.0.4', 'fd00::4'],
-      podCIDRs: ['10.244.0.0/24', 'fd00:244::/64'],
-      clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/56'],
-      serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112'],
-      vnetPrefixes: ['10.0.0.0/16', 'fd00::/64'],
-      defaultGateway: { ipv4: '10.0.0.1', ipv6: 'fd00::1' },
-      ports: [
-        { name: 'uplink', tap: 'tfup0', role: 'uplink' },
-        { name: 'host', tap: 'tfhost0', role: 'host' },
-        { name: 'pod-a', tap: 'tfpa', role: 'pod', addresses: ['10.244.0.2', 'fd00:244::2'] },
-      ],
-      ...over,
-    },
-  };
-}
+const nodeObj = dualStackNodeObj;
 const NODE = validateNodeConfig(nodeObj());
 
 let tsCounter = 0;
@@ -65,31 +45,8 @@ function svc(name: string, spec: Obj, extra: Obj = {}): Service {
   });
 }
 
-interface Ep {
-  ip: string;
-  node?: string;
-  ready?: boolean;
-  serving?: boolean;
-  terminating?: boolean;
-}
-
 function slice(service: string, name: string, eps: Ep[], ports: Obj[], addressType = 'IPv4'): EndpointSlice {
-  return validateEndpointSlice({
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
-    addressType,
-    endpoints: eps.map((e) => ({
-      addresses: [e.ip],
-      ...(e.node !== undefined ? { nodeName: e.node } : {}),
-      conditions: {
-        ...(e.ready !== undefined ? { ready: e.ready } : {}),
-        ...(e.serving !== undefined ? { serving: e.serving } : {}),
-        ...(e.terminating !== undefined ? { terminating: e.terminating } : {}),
-      },
-    })),
-    ports,
-  });
+  return validateEndpointSlice(endpointSliceObj(service, name, eps, ports, addressType));
 }
 
 const ip4 = (s: string): number => s.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0;

@@ -6,6 +6,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { ValidationError } from './errors';
 import { validateEndpointSlice } from './endpoint-slice';
+import { expectIssues as expectIssuesOf } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
@@ -91,16 +92,7 @@ function slice(over: Obj = {}, labels: Obj = { 'kubernetes.io/service-name': 'we
 }
 
 function expectIssues(t: tap.Test, obj: unknown, want: [string, string][], msg?: RegExp[]): void {
-  let got: ValidationError['issues'] = [];
-  try {
-    validateEndpointSlice(obj);
-    t.fail('expected a ValidationError');
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    got = e.issues;
-  }
-  t.same(got.map((i) => [i.path, i.code]), want, want.map((w) => w.join(' ')).join(', '));
-  (msg ?? []).forEach((re, i) => t.match(got[i]?.message ?? '', re));
+  expectIssuesOf(t, validateEndpointSlice, obj, want, msg);
 }
 
 t.test('kubectl get endpointslice -o yaml parses', async (t) => {

@@ -8,14 +8,12 @@
  * creationTimestamp, ownerReferences, finalizers, ...) is accepted; a field the schema does not
  * know is an UNKNOWN_FIELD issue naming its path. Explicit `null` means "absent", as in the API.
  */
-import { ErrorCode, Issues, fieldPath } from './errors';
+import { ErrorCode, fieldPath } from './errors';
 import { CIDR, IP, formatIPv4, formatIPv6, parseCIDR, parseIP } from './node-config';
+import { FieldChecker, Obj, quote } from './checker';
 
-export type Obj = Record<string, unknown>;
-
-export function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
+export { FieldChecker, describeValue, isObj, oneOf, quote, suggest } from './checker';
+export type { IntRule, Obj } from './checker';
 
 // ─── Common enums ──────────────────────────────────────────────────────────────────────────
 
@@ -41,11 +39,6 @@ export function objectKey(kind: string, namespace: string, name: string): string
 }
 
 // ─── Name and label syntax (k8s.io/apimachinery/pkg/util/validation) ───────────────────────
-
-/** `s` in double quotes, shortened when long (for messages). */
-export function quote(s: string): string {
-  return JSON.stringify(s.length > 72 ? `${s.slice(0, 64)}…` : s);
-}
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -164,241 +157,16 @@ export function parseCIDRLoose(s: string): CIDR | null {
 
 // ─── The field reader ──────────────────────────────────────────────────────────────────────
 
-/** "got number 5", "got a list", ... for type errors. */
-export function describeValue(v: unknown): string {
-  if (v === null || v === undefined) return 'got null';
-  if (Array.isArray(v)) return 'got a list';
-  if (typeof v === 'object') return 'got an object';
-  if (typeof v === 'string') return `got string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `got ${typeof v} ${String(v)}`;
-}
-
-export function oneOf(xs: readonly string[]): string {
-  return xs.map((x) => `"${x}"`).join(', ');
-}
-
-function editDistance(a: string, b: string): number {
-  const d: number[] = [];
-  for (let j = 0; j <= b.length; j++) d.push(j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length];
-}
-
-/** The allowed word closest to `key` (case-insensitive match, plural, or edit distance ≤ 2), or null. */
-export function suggest(key: string, allowed: readonly string[]): string | null {
-  const lower = key.toLowerCase();
-  for (const a of allowed) if (a.toLowerCase() === lower || a === key + 's' || a === key + 'es') return a;
-  if (lower.length >= 4) for (const a of allowed) if (a.toLowerCase().startsWith(lower)) return a;
-  let best: string | null = null;
-  let bestD = 3;
-  for (const a of allowed) {
-    const d = editDistance(lower, a.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = a;
-    }
-  }
-  return best;
-}
-
-/** Range and wording for integer fields. */
-export interface IntRule {
-  min: number;
-  max: number;
-  /** What the number is, for messages ("a port number"). */
-  what?: string;
-}
-
-/**
- * Reads fields of a decoded JSON/YAML object and records problems in `issues`. Every reader
- * returns `undefined` when the value is absent or unusable (the issue is already recorded).
- */
-export class K8sChecker {
-  constructor(readonly issues: Issues) {}
-
-  invalid(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.INVALID_FIELD, message);
-  }
-  type(path: string, expected: string, v: unknown): void {
-    this.issues.add(path, ErrorCode.INVALID_TYPE, `expected ${expected}, ${describeValue(v)}`);
-  }
-  missing(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.MISSING_FIELD, message);
-  }
-  dup(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.DUPLICATE_VALUE, message);
-  }
-  unknown(path: string, key: string, allowed: readonly string[]): void {
-    const s = suggest(key, allowed);
-    this.issues.add(
-      fieldPath(path, key),
-      ErrorCode.UNKNOWN_FIELD,
-      `unknown field ${quote(key)}${s !== null ? `; did you mean "${s}"?` : ''} (allowed here: ${allowed.join(', ')})`,
-    );
-  }
-
-  /** An object whose keys must be in `allowed` (others are UNKNOWN_FIELD); null when `v` is not an object. */
-  object(v: unknown, path: string, allowed: readonly string[], expected = 'an object'): Obj | null {
-    if (!isObj(v)) {
-      this.type(path, expected, v);
-      return null;
-    }
-    for (const key of Object.keys(v)) if (!allowed.includes(key)) this.unknown(path, key, allowed);
-    return v;
-  }
-
-  /** An object whose keys are not checked (status blocks, opaque sub-objects); null when not an object. */
-  looseObject(v: unknown, path: string, expected = 'an object'): Obj | null {
-    if (!isObj(v)) {
-      this.type(path, expected, v);
-      return null;
-    }
-    return v;
-  }
-
-  /** The value at o[key]; null and undefined both mean "absent". */
-  get(o: Obj, key: string): unknown {
-    const v = o[key];
-    return v === null ? undefined : v;
-  }
-
-  /** A string field. `emptyIsAbsent`: "" counts as unset (Go zero value of a non-pointer string). */
-  string(o: Obj, key: string, path: string, what: string, required: string | null, emptyIsAbsent = false): string | undefined {
-    const p = fieldPath(path, key);
-    let v = this.get(o, key);
-    if (emptyIsAbsent && v === '') v = undefined;
-    if (v === undefined) {
-      if (required !== null) this.missing(p, required);
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.type(p, `a string (${what})`, v);
-      return undefined;
-    }
-    return v;
-  }
-
-  bool(o: Obj, key: string, path: string, dflt: boolean): boolean {
-    const v = this.get(o, key);
-    if (v === undefined) return dflt;
-    if (typeof v !== 'boolean') {
-      this.type(fieldPath(path, key), 'a boolean (true or false)', v);
-      return dflt;
-    }
-    return v;
-  }
-
-  /** Like `bool` but keeps "absent" distinct (undefined). */
-  optBool(o: Obj, key: string, path: string): boolean | undefined {
-    const v = this.get(o, key);
-    if (v === undefined) return undefined;
-    if (typeof v !== 'boolean') {
-      this.type(fieldPath(path, key), 'a boolean (true or false)', v);
-      return undefined;
-    }
-    return v;
-  }
-
-  /** An integer value (not read from an object). */
-  intValue(v: unknown, path: string, rule: IntRule): number | undefined {
-    const what = rule.what ?? 'an integer';
-    if (typeof v !== 'number' || !Number.isInteger(v)) {
-      this.type(path, `${what} (an integer ${rule.min}..${rule.max})`, v);
-      return undefined;
-    }
-    if (v < rule.min || v > rule.max) {
-      this.invalid(path, `${v} is out of range; must be ${rule.min}..${rule.max}`);
-      return undefined;
-    }
-    return v;
-  }
-
-  int(o: Obj, key: string, path: string, rule: IntRule, required: string | null): number | undefined {
-    const v = this.get(o, key);
-    if (v === undefined) {
-      if (required !== null) this.missing(fieldPath(path, key), required);
-      return undefined;
-    }
-    return this.intValue(v, fieldPath(path, key), rule);
-  }
-
+/** The Kubernetes kinds' field reader: FieldChecker plus ports, protocols, labels, annotations, addresses and names. */
+export class K8sChecker extends FieldChecker {
   /** A port number 1..65535. */
   port(o: Obj, key: string, path: string, required: string | null): number | undefined {
     return this.int(o, key, path, { min: 1, max: 65535, what: 'a port number' }, required);
   }
 
-  enumOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], required: string | null, emptyIsAbsent = false): T | undefined {
-    const p = fieldPath(path, key);
-    let v = this.get(o, key);
-    if (emptyIsAbsent && v === '') v = undefined;
-    if (v === undefined) {
-      if (required !== null) this.missing(p, `${required}; one of ${oneOf(allowed)}`);
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.type(p, `a string, one of ${oneOf(allowed)}`, v);
-      return undefined;
-    }
-    if (!(allowed as readonly string[]).includes(v)) {
-      const s = suggest(v, allowed);
-      this.invalid(p, `must be one of ${oneOf(allowed)}; got ${quote(v)}${s !== null ? ` (did you mean "${s}"?)` : ''}`);
-      return undefined;
-    }
-    return v as T;
-  }
-
   /** Protocol (TCP default; "" is the default too). */
   protocol(o: Obj, key: string, path: string): Protocol {
     return this.enumOf(o, key, path, PROTOCOLS, null, true) ?? 'TCP';
-  }
-
-  /** A list at o[key]; undefined when absent (MISSING_FIELD when `required` is a message). */
-  list(o: Obj, key: string, path: string, what: string, required: string | null): unknown[] | undefined {
-    const p = fieldPath(path, key);
-    const v = this.get(o, key);
-    if (v === undefined) {
-      if (required !== null) this.missing(p, required);
-      return undefined;
-    }
-    if (!Array.isArray(v)) {
-      this.type(p, `a list of ${what}`, v);
-      return undefined;
-    }
-    return v;
-  }
-
-  /** A list of strings; bad elements are reported and skipped. */
-  stringList(o: Obj, key: string, path: string, what: string): string[] {
-    const raw = this.list(o, key, path, what, null);
-    const out: string[] = [];
-    raw?.forEach((v, i) => {
-      if (typeof v !== 'string') this.type(fieldPath(fieldPath(path, key), i), `a string (${what})`, v);
-      else out.push(v);
-    });
-    return out;
-  }
-
-  /** A string → string map (labels, annotations, selectors); bad entries reported and skipped. */
-  stringMap(v: unknown, path: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    if (v === undefined || v === null) return out;
-    if (!isObj(v)) {
-      this.type(path, 'a map of string to string', v);
-      return out;
-    }
-    for (const [key, x] of Object.entries(v)) {
-      if (typeof x !== 'string') this.type(fieldPath(path, key), 'a string (quote numbers and booleans: "true", "80")', x);
-      else out[key] = x;
-    }
-    return out;
   }
 
   /** Labels (or a map selector): qualified-name keys, label values. */

@@ -17,10 +17,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Composer, Document, LineCounter, Parser, isMap, isScalar, isSeq } from 'yaml';
-import { ErrorCode, Issue, IssueCode, Issues, NotFoundError, ValidationError, fieldPath, splitPath } from './errors';
+import { Composer, Document, LineCounter, Parser } from 'yaml';
+import { ErrorCode, Issue, IssueCode, Issues, NotFoundError, ValidationError, fieldPath } from './errors';
 import { NODE_CONFIG_API_VERSION, NODE_CONFIG_KIND, NodeConfig, validateNodeConfig } from './node-config';
 import { Obj, isObj, objectKey } from './k8s';
+import { positionOf } from './checker';
 import { SERVICE_API_VERSION, SERVICE_KIND, Service, checkService } from './service';
 import { ENDPOINT_SLICE_API_VERSION, ENDPOINT_SLICE_KIND, EndpointSlice, checkEndpointSlice } from './endpoint-slice';
 import { POD_API_VERSION, POD_KIND, Pod, checkPod } from './pod';
@@ -265,10 +266,7 @@ class Loader {
 
   position(ctx: DocCtx, field: string): { line: number; column: number } | null {
     if (ctx.ydoc === null || ctx.lc === null) return null;
-    const off = locate(ctx.ydoc, splitPath(field));
-    if (off === undefined) return null;
-    const lp = ctx.lc.linePos(off);
-    return { line: lp.line, column: lp.col };
+    return positionOf(ctx.ydoc, ctx.lc, field) ?? null;
   }
 
   /**
@@ -465,27 +463,6 @@ function tooDeep(root: unknown): string | null {
     else for (const [k, c] of Object.entries(f.v)) stack.push({ v: c, depth: f.depth + 1, parent: f, key: k });
   }
   return null;
-}
-
-/**
- * Offset in the text of the field at `segs`: the key of a map entry, the item of a list; for a
- * field that is absent, the nearest enclosing one that exists.
- */
-function locate(doc: Document.Parsed, segs: (string | number)[]): number | undefined {
-  for (let n = segs.length; n >= 0; n--) {
-    if (n === 0) return (doc.contents as { range?: [number, number, number] } | null)?.range?.[0];
-    const parent = n === 1 ? doc.contents : doc.getIn(segs.slice(0, n - 1), true);
-    const last = segs[n - 1];
-    if (isMap(parent)) {
-      const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(last));
-      const node = (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
-      if (node?.range !== undefined) return node.range[0];
-    } else if (isSeq(parent) && typeof last === 'number') {
-      const item = parent.items[last] as { range?: [number, number, number] } | undefined;
-      if (item?.range !== undefined) return item.range[0];
-    }
-  }
-  return undefined;
 }
 
 // ─── DesiredState ──────────────────────────────────────────────────────────────────────────

@@ -11,8 +11,9 @@
  * every address kept as canonical text plus a pre-parsed form (IPv4 as a u32 number, IPv6 as
  * 16 bytes, prefix lengths as numbers) so the compilers never parse strings again.
  */
-import { Document, LineCounter, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import { ErrorCode, Issues, ValidationError, fieldPath, splitPath } from './errors';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { ErrorCode, Issues, ValidationError, fieldPath } from './errors';
+import { FieldChecker, positionOf, suggest } from './checker';
 
 export const NODE_CONFIG_API_VERSION = 'tapflow.dev/v1alpha1';
 export const NODE_CONFIG_KIND = 'NodeConfig';
@@ -492,37 +493,15 @@ export function parseNodeConfig(text: string, source?: string): NodeConfig {
   const cfg = checkNodeConfig(obj, issues);
   if (issues.length > 0) {
     for (const issue of issues.list) {
-      const pos = locate(doc, splitPath(issue.path));
+      const pos = positionOf(doc, lc, issue.path);
       if (pos !== undefined) {
-        const lp = lc.linePos(pos);
-        issue.line = lp.line;
-        issue.column = lp.col;
+        issue.line = pos.line;
+        issue.column = pos.column;
       }
     }
     issues.throwIfAny(errOpts);
   }
   return cfg as NodeConfig;
-}
-
-/**
- * Offset in the text of the field at `segs`: the key of a map entry, the item of a list; for a
- * field that is absent, the nearest enclosing one that exists.
- */
-function locate(doc: Document.Parsed, segs: (string | number)[]): number | undefined {
-  for (let n = segs.length; n >= 0; n--) {
-    if (n === 0) return (doc.contents as { range?: [number, number, number] } | null)?.range?.[0];
-    const parent = n === 1 ? doc.contents : doc.getIn(segs.slice(0, n - 1), true);
-    const last = segs[n - 1];
-    if (isMap(parent)) {
-      const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(last));
-      const node = (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
-      if (node?.range !== undefined) return node.range[0];
-    } else if (isSeq(parent) && typeof last === 'number') {
-      const item = parent.items[last] as { range?: [number, number, number] } | undefined;
-      if (item?.range !== undefined) return item.range[0];
-    }
-  }
-  return undefined;
 }
 
 /** Validate an already-parsed object (e.g. from JSON.parse or a gRPC message). Throws ValidationError. */
@@ -534,8 +513,6 @@ export function validateNodeConfig(obj: unknown): NodeConfig {
 }
 
 // ─── Field readers ─────────────────────────────────────────────────────────────────────────
-
-type Obj = Record<string, unknown>;
 
 const TOP_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'];
 const META_FIELDS = ['name', 'labels', 'annotations'];
@@ -556,150 +533,19 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const ARM_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-/** "got number 5", "got a list", ... for type errors. */
-function got(v: unknown): string {
-  if (v === null || v === undefined) return 'got null';
-  if (Array.isArray(v)) return 'got a list';
-  if (typeof v === 'object') return 'got an object';
-  if (typeof v === 'string') return `got string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `got ${typeof v} ${String(v)}`;
-}
-
-function oneOf(xs: readonly string[]): string {
-  return xs.map((x) => `"${x}"`).join(', ');
-}
-
-function editDistance(a: string, b: string): number {
-  const d: number[] = [];
-  for (let j = 0; j <= b.length; j++) d.push(j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
+/**
+ * NodeConfig's field reader. Its messages keep their own established wording: input quoted as
+ * written (no shortening), suggestions only for near spellings (no prefix matches), plain
+ * "a string" for map values.
+ */
+class Checker extends FieldChecker {
+  protected override show(s: string): string {
+    return `"${s}"`;
   }
-  return d[b.length];
-}
-
-function suggest(key: string, allowed: readonly string[]): string | null {
-  const lower = key.toLowerCase();
-  for (const a of allowed) if (a.toLowerCase() === lower || a === key + 's' || a === key + 'es') return a;
-  let best: string | null = null;
-  let bestD = 3;
-  for (const a of allowed) {
-    const d = editDistance(lower, a.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = a;
-    }
+  protected override closest(s: string, allowed: readonly string[]): string | null {
+    return suggest(s, allowed, false);
   }
-  return best;
-}
-
-class Checker {
-  constructor(readonly issues: Issues) {}
-
-  invalid(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.INVALID_FIELD, message);
-  }
-  type(path: string, expected: string, v: unknown): void {
-    this.issues.add(path, ErrorCode.INVALID_TYPE, `expected ${expected}, ${got(v)}`);
-  }
-  missing(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.MISSING_FIELD, message);
-  }
-  dup(path: string, message: string): void {
-    this.issues.add(path, ErrorCode.DUPLICATE_VALUE, message);
-  }
-
-  /** An object with only `allowed` keys (unknown keys reported); null when `v` is not an object. */
-  object(v: unknown, path: string, allowed: readonly string[], expected = 'an object'): Obj | null {
-    if (!isObj(v)) {
-      this.type(path, expected, v);
-      return null;
-    }
-    for (const k of Object.keys(v)) {
-      if (allowed.includes(k)) continue;
-      const s = suggest(k, allowed);
-      this.issues.add(
-        fieldPath(path, k),
-        ErrorCode.UNKNOWN_FIELD,
-        `unknown field "${k}"${s !== null ? `; did you mean "${s}"?` : ''} (allowed here: ${allowed.join(', ')})`,
-      );
-    }
-    return v;
-  }
-
-  /** The value at o[key]; null and undefined both mean "absent". */
-  get(o: Obj, key: string): unknown {
-    const v = o[key];
-    return v === null ? undefined : v;
-  }
-
-  string(o: Obj, key: string, path: string, what: string, required: string | null): string | undefined {
-    const p = fieldPath(path, key);
-    const v = this.get(o, key);
-    if (v === undefined) {
-      if (required !== null) this.missing(p, required);
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.type(p, `a string (${what})`, v);
-      return undefined;
-    }
-    return v;
-  }
-
-  bool(o: Obj, key: string, path: string, dflt: boolean): boolean {
-    const v = this.get(o, key);
-    if (v === undefined) return dflt;
-    if (typeof v !== 'boolean') {
-      this.type(fieldPath(path, key), 'a boolean (true or false)', v);
-      return dflt;
-    }
-    return v;
-  }
-
-  enumOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], required: string | null): T | undefined {
-    const p = fieldPath(path, key);
-    const v = this.get(o, key);
-    if (v === undefined) {
-      if (required !== null) this.missing(p, `${required}; one of ${oneOf(allowed)}`);
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.type(p, `a string, one of ${oneOf(allowed)}`, v);
-      return undefined;
-    }
-    if (!(allowed as readonly string[]).includes(v)) {
-      const s = suggest(v, allowed);
-      this.invalid(p, `must be one of ${oneOf(allowed)}; got "${v}"${s !== null ? ` (did you mean "${s}"?)` : ''}`);
-      return undefined;
-    }
-    return v as T;
-  }
-
-  /** A list at o[key]; undefined when absent (MISSING_FIELD when `required` is a message). */
-  list(o: Obj, key: string, path: string, what: string, required: string | null): unknown[] | undefined {
-    const p = fieldPath(path, key);
-    const v = this.get(o, key);
-    if (v === undefined) {
-      if (required !== null) this.missing(p, required);
-      return undefined;
-    }
-    if (!Array.isArray(v)) {
-      this.type(p, `a list of ${what}`, v);
-      return undefined;
-    }
-    return v;
-  }
+  protected override readonly mapValue = 'a string';
 
   ip(v: unknown, path: string, family: 4 | 6 | 0, allowLinkLocal: boolean): IP | undefined {
     const fam = family === 0 ? 'IPv4 or IPv6' : `IPv${family}`;
@@ -791,20 +637,6 @@ class Checker {
     const b = this.get(o, 'ipv6');
     if (b !== undefined) pair.ipv6 = (this.ip(b, fieldPath(path, 'ipv6'), 6, true) as IPv6 | undefined) ?? null;
     return pair;
-  }
-
-  stringMap(v: unknown, path: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    if (v === undefined || v === null) return out;
-    if (!isObj(v)) {
-      this.type(path, 'a map of string to string', v);
-      return out;
-    }
-    for (const [k, x] of Object.entries(v)) {
-      if (typeof x !== 'string') this.type(fieldPath(path, k), 'a string', x);
-      else out[k] = x;
-    }
-    return out;
   }
 }
 

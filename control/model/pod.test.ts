@@ -3,8 +3,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { ValidationError } from './errors';
 import { findNamedPort, validatePod } from './pod';
+import { expectIssues as expectIssuesOf } from '../../test/support/model-objects';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
@@ -20,16 +20,7 @@ function pod(spec: Obj = {}, status?: Obj): Obj {
 }
 
 function expectIssues(t: tap.Test, obj: unknown, want: [string, string][], msg?: RegExp[]): void {
-  let got: ValidationError['issues'] = [];
-  try {
-    validatePod(obj);
-    t.fail('expected a ValidationError');
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    got = e.issues;
-  }
-  t.same(got.map((i) => [i.path, i.code]), want, want.map((w) => w.join(' ')).join(', '));
-  (msg ?? []).forEach((re, i) => t.match(got[i]?.message ?? '', re));
+  expectIssuesOf(t, validatePod, obj, want, msg);
 }
 
 t.test('the example pods (kubectl get pods -o yaml) parse', async (t) => {

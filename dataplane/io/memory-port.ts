@@ -2,7 +2,8 @@
  * An in-process Port for unit tests and benchmarks: no kernel, no file descriptors.
  *
  * rx: frames handed to inject() are copied into a fixed, power-of-two ring of slots
- *     (the rx slab); receive() hands up to one batch of them out in place (no second copy).
+ *     (the rx slab, an RxRing: rx-ring.ts); receive() hands up to one batch of them out in
+ *     place (no second copy).
  *     A full ring drops and counts (`rxRingFull`); the ring never grows.
  * tx: 'capture' (default) keeps a copy of every sent frame in a bounded ring read with
  *     drainSent(); a full capture ring refuses the frame like a full TX queue would
@@ -28,6 +29,7 @@ import {
   SLOT_SIZE_PLAIN,
   VNET_HDR_LEN,
 } from './port';
+import { Readiness, RxRing, publishBatch, refuseBatch, sinkBatch } from './rx-ring';
 
 export type MemoryPortTxMode = 'capture' | 'sink';
 export type MemoryPortNotify = 'microtask' | 'immediate' | 'manual';
@@ -82,15 +84,7 @@ export class MemoryPort implements Port {
   /** inject() refused: frame longer than a slot (slotSize - VNET_HDR_LEN). */
   rxTooBig = 0;
 
-  private readonly ringMask: number;
-  /** Producer index (free-running). */
-  private wr = 0;
-  /** Consumer index: first slot still owned by the consumer or unread (free-running). */
-  private rd = 0;
-  /** Slot lengths, indexed by ring position. */
-  private readonly slotLen: Uint32Array;
-  /** Frames handed out by the last receive(); their slots stay reserved until the next one. */
-  private held = 0;
+  private readonly ring: RxRing;
 
   private readonly capture: (SentFrame | undefined)[];
   private readonly captureMask: number;
@@ -107,11 +101,7 @@ export class MemoryPort implements Port {
   private loopRestore = false;
   private loopBytes = 0;
 
-  private readonly notifyMode: MemoryPortNotify;
-  /** receive() calls so far: a callback that did not receive is not re-run (no spin). */
-  private receives = 0;
-  private cb: (() => void) | null = null;
-  private scheduled = false;
+  private readonly readiness: Readiness;
   private closed = false;
 
   constructor(opts: MemoryPortOptions = {}) {
@@ -120,28 +110,24 @@ export class MemoryPort implements Port {
     this.slotSize = opts.slotSize ?? (this.vnetHdr ? SLOT_SIZE_GSO : SLOT_SIZE_PLAIN);
     this.ringSize = opts.ringSize ?? (this.vnetHdr ? 64 : 256);
     this.txMode = opts.tx ?? 'capture';
-    this.notifyMode = opts.notify ?? 'microtask';
+    const notify = opts.notify ?? 'microtask';
+    const defer = notify === 'manual' ? null : notify === 'microtask' ? queueMicrotask : setImmediate;
+    this.readiness = new Readiness(() => !this.closed && this.pending > 0, defer);
     const batch = opts.batch ?? DEFAULT_BATCH;
     const captureSize = opts.captureSize ?? 1024;
     if (!isPowerOfTwo(this.ringSize)) throw new RangeError(`ringSize ${this.ringSize} is not a power of two`);
     if (!isPowerOfTwo(captureSize)) throw new RangeError(`captureSize ${captureSize} is not a power of two`);
     if (!(batch > 0)) throw new RangeError(`batch ${batch} must be positive`);
     if (!(this.slotSize > VNET_HDR_LEN)) throw new RangeError(`slotSize ${this.slotSize} too small`);
-    this.ringMask = this.ringSize - 1;
-    this.slotLen = new Uint32Array(this.ringSize);
-    this.rx = {
-      slab: new Uint8Array(this.ringSize * this.slotSize),
-      offsets: new Uint32Array(batch),
-      lengths: new Uint32Array(batch),
-      count: 0,
-    };
+    this.ring = new RxRing(this.ringSize, this.slotSize, batch);
+    this.rx = this.ring.rx;
     this.capture = new Array<SentFrame | undefined>(this.txMode === 'capture' ? captureSize : 0);
     this.captureMask = captureSize - 1;
   }
 
   /** Frames waiting in the rx ring (not yet handed out by receive()). */
   get pending(): number {
-    return this.looping ? 0 : this.wr - this.rd - this.held;
+    return this.looping ? 0 : this.ring.pending;
   }
 
   /** Frames waiting in the capture ring. */
@@ -167,7 +153,7 @@ export class MemoryPort implements Port {
       hdr = offOrHdr;
     }
     const ok = this.put(src, off, n, hdr, -1);
-    this.schedule();
+    this.readiness.schedule();
     return ok;
   }
 
@@ -182,55 +168,25 @@ export class MemoryPort implements Port {
       const off = offsets[i];
       if (this.put(slab, off, lengths[i], undefined, withVnetHdr ? off - VNET_HDR_LEN : -1)) ok++;
     }
-    this.schedule();
+    this.readiness.schedule();
     return ok;
   }
 
   receive(): number {
     const rx = this.rx;
-    this.receives++;
+    this.readiness.receives++;
     if (this.closed) {
       rx.count = 0;
       return 0;
     }
     if (this.looping) return this.receiveLoop();
-    // Slots of the previous batch go back to the producer now.
-    this.rd += this.held;
-    const avail = this.wr - this.rd;
-    const max = rx.offsets.length;
-    const n = avail < max ? avail : max;
-    const offsets = rx.offsets;
-    const lengths = rx.lengths;
-    const mask = this.ringMask;
-    const slot = this.slotSize;
-    let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      const s = (this.rd + i) & mask;
-      offsets[i] = s * slot + VNET_HDR_LEN;
-      const len = this.slotLen[s];
-      lengths[i] = len;
-      bytes += len;
-    }
-    this.held = n;
-    rx.count = n;
-    this.counters.rxPackets += n;
-    this.counters.rxBytes += bytes;
-    return n;
+    return this.ring.receive(this.counters);
   }
 
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, withVnetHdr: boolean): number {
     const c = this.counters;
-    if (this.closed) {
-      c.txErrors += count;
-      return 0;
-    }
-    if (this.txMode === 'sink') {
-      let bytes = 0;
-      for (let i = 0; i < count; i++) bytes += lengths[i];
-      c.txPackets += count;
-      c.txBytes += bytes;
-      return count;
-    }
+    if (this.closed) return refuseBatch(c, count);
+    if (this.txMode === 'sink') return sinkBatch(c, lengths, count);
     let sent = 0;
     for (let i = 0; i < count; i++) {
       const off = offsets[i];
@@ -304,7 +260,7 @@ export class MemoryPort implements Port {
       lens[i] = f.length;
       p = Math.ceil((off + f.length) / LOOP_ALIGN) * LOOP_ALIGN;
     }
-    this.wr = this.rd = this.held = 0;
+    this.ring.reset();
     this.looping = true;
     this.loopN = n;
     this.loopPos = 0;
@@ -328,23 +284,23 @@ export class MemoryPort implements Port {
   stopLoop(): void {
     this.looping = false;
     this.loopPristine = null;
-    this.wr = this.rd = this.held = 0;
+    this.ring.reset();
     this.rx.count = 0;
   }
 
   onReadable(cb: () => void): void {
-    this.cb = cb;
-    this.schedule();
+    this.readiness.set(cb);
   }
 
   /** Runs the readiness callback now if one is set and frames are pending ('manual' mode). */
   notify(): void {
-    if (this.cb !== null && !this.closed && this.pending > 0) this.cb();
+    const cb = this.readiness.callback;
+    if (cb !== null && !this.closed && this.pending > 0) cb();
   }
 
   close(): void {
     this.closed = true;
-    this.cb = null;
+    this.readiness.set(null);
     this.rx.count = 0;
   }
 
@@ -353,76 +309,52 @@ export class MemoryPort implements Port {
     const n = this.loopN;
     const max = rx.offsets.length;
     if (this.loopRestore) this.refill();
-    let count: number;
     if (n <= max) {
       // Reset offsets/lengths: a pipeline may have moved them (e.g. into the headroom).
       rx.offsets.set(this.loopOffsets);
       rx.lengths.set(this.loopLengths);
-      count = n;
-      this.counters.rxBytes += this.loopBytes;
-    } else {
-      const offsets = rx.offsets;
-      const lengths = rx.lengths;
-      const lo = this.loopOffsets;
-      const ll = this.loopLengths;
-      let pos = this.loopPos;
-      let bytes = 0;
-      for (let i = 0; i < max; i++) {
-        offsets[i] = lo[pos];
-        const len = ll[pos];
-        lengths[i] = len;
-        bytes += len;
-        if (++pos === n) pos = 0;
-      }
-      this.loopPos = pos;
-      count = max;
-      this.counters.rxBytes += bytes;
+      return publishBatch(rx, this.counters, n, this.loopBytes);
     }
-    rx.count = count;
-    this.counters.rxPackets += count;
-    return count;
+    const offsets = rx.offsets;
+    const lengths = rx.lengths;
+    const lo = this.loopOffsets;
+    const ll = this.loopLengths;
+    let pos = this.loopPos;
+    let bytes = 0;
+    for (let i = 0; i < max; i++) {
+      offsets[i] = lo[pos];
+      const len = ll[pos];
+      lengths[i] = len;
+      bytes += len;
+      if (++pos === n) pos = 0;
+    }
+    this.loopPos = pos;
+    return publishBatch(rx, this.counters, max, bytes);
   }
 
   /** Copies into the next slot; hdrAt >= 0: copy the header from src[hdrAt, +10). */
   private put(src: Uint8Array, off: number, len: number, hdr: Uint8Array | undefined, hdrAt: number): boolean {
     if (this.closed || this.looping) return false;
-    if (len > this.slotSize - VNET_HDR_LEN || off < 0 || off + len > src.length) {
+    const ring = this.ring;
+    if (len > ring.room || off < 0 || off + len > src.length) {
       this.rxTooBig++;
       return false;
     }
-    if (this.wr - this.rd >= this.ringSize) {
+    if (ring.full) {
       this.rxRingFull++;
       return false;
     }
-    const s = this.wr & this.ringMask;
-    const base = s * this.slotSize;
+    const at = ring.nextOffset;
+    const base = at - VNET_HDR_LEN;
     const slab = this.rx.slab;
     if (this.vnetHdr) {
       if (hdr !== undefined) slab.set(hdr.subarray(0, VNET_HDR_LEN), base);
       else if (hdrAt >= 0) slab.set(src.subarray(hdrAt, hdrAt + VNET_HDR_LEN), base);
-      else slab.fill(0, base, base + VNET_HDR_LEN);
+      else slab.fill(0, base, at);
     }
-    slab.set(src.subarray(off, off + len), base + VNET_HDR_LEN);
-    this.slotLen[s] = len;
-    this.wr++;
+    slab.set(src.subarray(off, off + len), at);
+    ring.commit(len);
     return true;
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.cb === null || this.closed || this.notifyMode === 'manual' || this.pending === 0) return;
-    this.scheduled = true;
-    if (this.notifyMode === 'microtask') queueMicrotask(this.fire);
-    else setImmediate(this.fire);
-  }
-
-  private readonly fire = (): void => {
-    this.scheduled = false;
-    const cb = this.cb;
-    if (cb === null || this.closed || this.pending === 0) return;
-    const before = this.receives;
-    cb();
-    // Level-triggered while the consumer makes progress; a callback that did not call
-    // receive() is woken again by the next inject() only.
-    if (this.receives !== before) this.schedule();
-  };
 }

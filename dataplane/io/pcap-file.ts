@@ -25,6 +25,7 @@ import {
   SLOT_SIZE_PLAIN,
   VNET_HDR_LEN,
 } from './port';
+import { publishBatch, refuseBatch, sinkBatch } from './rx-ring';
 
 /*
  * File header (all fields in the writer's byte order, told apart by the magic):
@@ -778,24 +779,14 @@ export class PcapFilePort implements Port {
       this.error = e instanceof PcapFileError ? e : new PcapFileError('TAPFLOW_PCAP_IO', String(e), reader.path);
       if (this.onError) this.onError(this.error);
     }
-    rx.count = n;
-    this.counters.rxPackets += n;
-    this.counters.rxBytes += bytes;
-    return n;
+    return publishBatch(rx, this.counters, n, bytes);
   }
 
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, _withVnetHdr: boolean): number {
     const c = this.counters;
-    if (this.closed) {
-      c.txErrors += count;
-      return 0;
-    }
+    if (this.closed) return refuseBatch(c, count);
     const out = this.output;
-    if (out === null) {
-      for (let i = 0; i < count; i++) c.txBytes += lengths[i];
-      c.txPackets += count;
-      return count;
-    }
+    if (out === null) return sinkBatch(c, lengths, count);
     readClock();
     const sec = nowSec;
     const nsec = nowNsec;

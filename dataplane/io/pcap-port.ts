@@ -10,11 +10,12 @@
  *
  * rx: cap opens the interface promiscuous, snaplen 65535, immediate mode when libpcap has
  * it, and calls back once per packet into one Buffer. Each packet is copied into the next
- * slot of a power-of-two ring (full ring = counted drop, `rxRingFull`); readiness is
- * signalled once per event-loop turn (setImmediate), so all packets of one poll wakeup form
- * one batch. receive() hands out up to `batch` ring slots in place; they stay valid until
- * the next receive(). By default only inbound packets are captured (BPF `inbound`), so the
- * port does not see what the local kernel itself transmits on the interface.
+ * slot of a power-of-two ring (an RxRing, rx-ring.ts; full ring = counted drop,
+ * `rxRingFull`); readiness is signalled once per event-loop turn (setImmediate), so all
+ * packets of one poll wakeup form one batch. receive() hands out up to `batch` ring slots
+ * in place; they stay valid until the next receive(). By default only inbound packets are
+ * captured (BPF `inbound`), so the port does not see what the local kernel itself
+ * transmits on the interface.
  * tx: each frame is copied into one reusable Buffer and handed to pcap_sendpacket;
  * failures count in txErrors. Frames carry no virtio_net_hdr (vnetHdr is always false).
  */
@@ -26,8 +27,8 @@ import {
   Port,
   PortCounters,
   SLOT_SIZE_PLAIN,
-  VNET_HDR_LEN,
 } from './port';
+import { Readiness, RxRing, refuseBatch } from './rx-ring';
 
 export type PcapPortErrorCode =
   /** The `cap` package (or libpcap under it) is not installed. */
@@ -133,15 +134,13 @@ export class PcapPort implements Port {
   private readonly capBuf: Buffer;
   /** The one Buffer frames are copied into for pcap_sendpacket. */
   private readonly txBuf: Buffer;
-  private readonly slotSize: number;
-  private readonly ringMask: number;
-  private readonly slotLen: Uint32Array;
-  private wr = 0;
-  private rd = 0;
-  private held = 0;
-  private receives = 0;
-  private cb: (() => void) | null = null;
-  private scheduled = false;
+  private readonly ring: RxRing;
+  /**
+   * setImmediate, not a microtask: cap emits each packet through its own callback into JS,
+   * after which microtasks run, so a microtask would fire once per packet; setImmediate runs
+   * after the whole poll wakeup has been dispatched.
+   */
+  private readonly readiness = new Readiness(() => !this.closed && this.pending > 0, setImmediate);
   private closed = false;
 
   /**
@@ -157,21 +156,15 @@ export class PcapPort implements Port {
   private constructor(mod: CapModule, ifname: string, opts: PcapPortOptions) {
     this.ifname = ifname;
     this.name = opts.name ?? ifname;
-    this.slotSize = opts.slotSize ?? SLOT_SIZE_PLAIN;
+    const slotSize = opts.slotSize ?? SLOT_SIZE_PLAIN;
     const ringSize = opts.ringSize ?? 1024;
     const batch = opts.batch ?? DEFAULT_BATCH;
     if (!Number.isInteger(ringSize) || ringSize <= 0 || (ringSize & (ringSize - 1)) !== 0) {
       throw new RangeError(`ringSize ${ringSize} is not a power of two`);
     }
     if (!(batch > 0) || batch > ringSize) throw new RangeError(`batch ${batch} must be in 1..ringSize`);
-    this.ringMask = ringSize - 1;
-    this.slotLen = new Uint32Array(ringSize);
-    this.rx = {
-      slab: new Uint8Array(ringSize * this.slotSize),
-      offsets: new Uint32Array(batch),
-      lengths: new Uint32Array(batch),
-      count: 0,
-    };
+    this.ring = new RxRing(ringSize, slotSize, batch);
+    this.rx = this.ring.rx;
     this.capBuf = Buffer.alloc(65535);
     this.txBuf = Buffer.alloc(MAX_FRAME_LEN);
     // Most failures caught before libpcap sees the name (see keepAlive).
@@ -195,45 +188,22 @@ export class PcapPort implements Port {
 
   /** Frames captured and not yet handed out by receive(). */
   get pending(): number {
-    return this.wr - this.rd - this.held;
+    return this.ring.pending;
   }
 
   receive(): number {
     const rx = this.rx;
-    this.receives++;
+    this.readiness.receives++;
     if (this.closed) {
       rx.count = 0;
       return 0;
     }
-    this.rd += this.held;
-    const avail = this.wr - this.rd;
-    const max = rx.offsets.length;
-    const n = avail < max ? avail : max;
-    const offsets = rx.offsets;
-    const lengths = rx.lengths;
-    const mask = this.ringMask;
-    const slot = this.slotSize;
-    let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      const s = (this.rd + i) & mask;
-      offsets[i] = s * slot + VNET_HDR_LEN;
-      const len = this.slotLen[s];
-      lengths[i] = len;
-      bytes += len;
-    }
-    this.held = n;
-    rx.count = n;
-    this.counters.rxPackets += n;
-    this.counters.rxBytes += bytes;
-    return n;
+    return this.ring.receive(this.counters);
   }
 
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, _withVnetHdr: boolean): number {
     const c = this.counters;
-    if (this.closed) {
-      c.txErrors += count;
-      return 0;
-    }
+    if (this.closed) return refuseBatch(c, count);
     const buf = this.txBuf;
     let sent = 0;
     let bytes = 0;
@@ -259,14 +229,13 @@ export class PcapPort implements Port {
   }
 
   onReadable(cb: () => void): void {
-    this.cb = cb;
-    this.schedule();
+    this.readiness.set(cb);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.cb = null;
+    this.readiness.set(null);
     this.rx.count = 0;
     this.cap.removeAllListeners('packet');
     this.cap.close();
@@ -275,40 +244,17 @@ export class PcapPort implements Port {
   /** Called by cap once per captured packet, its bytes in capBuf[0, nbytes). */
   private readonly onPacket = (nbytes: number, truncated: boolean): void => {
     if (this.closed) return;
-    if (truncated || nbytes > this.slotSize - VNET_HDR_LEN) {
+    const ring = this.ring;
+    if (truncated || nbytes > ring.room) {
       this.rxTooBig++;
       return;
     }
-    if (this.wr - this.rd >= this.slotLen.length) {
+    if (ring.full) {
       this.rxRingFull++;
       return;
     }
-    const s = this.wr & this.ringMask;
-    this.capBuf.copy(this.rx.slab, s * this.slotSize + VNET_HDR_LEN, 0, nbytes);
-    this.slotLen[s] = nbytes;
-    this.wr++;
-    this.schedule();
-  };
-
-  /**
-   * setImmediate, not a microtask: cap emits each packet through its own callback into JS,
-   * after which microtasks run, so a microtask would fire once per packet; setImmediate runs
-   * after the whole poll wakeup has been dispatched.
-   */
-  private schedule(): void {
-    if (this.scheduled || this.cb === null || this.closed || this.pending === 0) return;
-    this.scheduled = true;
-    setImmediate(this.fire);
-  }
-
-  private readonly fire = (): void => {
-    this.scheduled = false;
-    const cb = this.cb;
-    if (cb === null || this.closed || this.pending === 0) return;
-    const before = this.receives;
-    cb();
-    // Level-triggered while the consumer makes progress (a callback that did not call
-    // receive() is woken again by the next packet only, never spun).
-    if (this.receives !== before) this.schedule();
+    this.capBuf.copy(this.rx.slab, ring.nextOffset, 0, nbytes);
+    ring.commit(nbytes);
+    this.readiness.schedule();
   };
 }
