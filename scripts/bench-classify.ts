@@ -17,6 +17,8 @@
  *   large  1,000 NSG rules + 200 NetworkPolicies over 500 pods
  *   small     10 NSG rules +   2 NetworkPolicies over the same 500 pods
  *   ratio  ns per classification, large / small (target ≤ 1.3)
+ *   scale  10, 100, 1,000 NSG rules (+ 2, 20, 200 policies): `scale: [{rules, nsPerClassify}]`
+ *          in the JSON (allowed flows) and a markdown table
  *
  * Also: a naive rule-by-rule scan of the same spec (FilterTable.explain4 stripped to the
  * match, objects and closures, what a straightforward implementation does) to show why the
@@ -344,6 +346,16 @@ async function main(): Promise<void> {
   let gcRun = { perSec: 0, ns: 0, allowedShare: 0 };
   const gcs = await gcsDuring(() => (gcRun = rate(tLarge, flows, seconds)));
   const naive = naiveRate(tLarge, flows, Math.min(seconds, 1));
+  // The scale curve for BENCHMARKS.md: 10, 100, 1,000 NSG rules (policies: a fifth of that).
+  const medium = world(100, 20);
+  const tMedium = compileFilters(medium).table;
+  const mMedium = rate(tMedium, flows, seconds);
+  const aMedium = rate(tMedium, allowedFlows(tMedium, 11), seconds);
+  const scale = [
+    { rules: 10, policies: 2, nsPerClassify: +aSmall.ns.toFixed(1), nsPerClassifyMixed: +rSmall.ns.toFixed(1) },
+    { rules: 100, policies: 20, nsPerClassify: +aMedium.ns.toFixed(1), nsPerClassifyMixed: +mMedium.ns.toFixed(1) },
+    { rules: 1000, policies: 200, nsPerClassify: +aLarge.ns.toFixed(1), nsPerClassifyMixed: +best.ns.toFixed(1) },
+  ];
   const cNsg = compileMs(nsgOnly, 5);
   const cFull = compileMs(large, 3);
 
@@ -383,8 +395,10 @@ async function main(): Promise<void> {
       targets: { classificationsPerSec: 1e6, ratio: 1.3, compileMs: 100 },
     },
   };
+  console.log('\n| NSG rules + policies (500 pods) | ns per classification, allowed flows (all stages run) | ns, mixed flows |\n|---:|---:|---:|');
+  for (const x of scale) console.log(`| ${x.rules} + ${x.policies} | ${x.nsPerClassify.toFixed(0)} | ${x.nsPerClassifyMixed.toFixed(0)} |`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ ...result, scale }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 }
 

@@ -1,12 +1,14 @@
 /**
  * Service table benchmark: compile time and per-new-flow cost (lookupFrontend4 + resolve4).
  *
- *   npx tsc -p tsconfig.json && node dist/scripts/bench-services.js [--json out.json]
+ *   npx tsc -p tsconfig.json && node dist/scripts/bench-services.js [--json results/bench-services.json]
  *
- * Two shapes, both with 100,000 endpoints in total (slices of ≤ 100 endpoints, as the
- * EndpointSlice controller cuts them): 10 services × 10,000 endpoints and 10,000 services × 10
- * endpoints. One TCP port each; every 4th service is a NodePort, every 8th a LoadBalancer with
- * an ingress IP (so all frontend kinds are in the table); a fifth of endpoints are local.
+ * Four shapes (the scale curve), each with 100,000 endpoints in total (slices of ≤ 100
+ * endpoints, as the EndpointSlice controller cuts them): 10 services × 10,000 endpoints,
+ * 100 × 1,000, 1,000 × 100 and 10,000 services × 10 endpoints. One TCP port each; every 4th
+ * service is a NodePort, every 8th a LoadBalancer with an ingress IP (so all frontend kinds are
+ * in the table); a fifth of endpoints are local. Writes `scale: [{services, nsPerLookup,
+ * compileMs, …}]` to the JSON (results/bench-services.json) and a markdown table.
  *
  * Compile: cold (fresh KeyInterner, every Maglev table populated) and warm (same interner,
  * `previous` = the last table: unchanged pools copy their Maglev table — what the agent does on
@@ -19,6 +21,7 @@
  * 10,000 / 10 services. Bounded: fixed iteration counts, < 60 s in total.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { validateNodeConfig } from '../control/model/node-config';
 import { validateService } from '../control/model/service';
@@ -221,32 +224,38 @@ function bench(nServices: number): Result {
 
 function main(): void {
   const started = Date.now();
-  const small = bench(10);
-  const large = bench(10_000);
+  // The scale curve: 10 → 10,000 services, 100,000 endpoints each time.
+  const shapes = [10, 100, 1_000, 10_000].map(bench);
+  const small = shapes[0];
+  const large = shapes[shapes.length - 1];
   // Interleaved rounds, best of ROUNDS each: the machine may be shared, the minimum is the
   // least disturbed measurement of the same work.
-  const runs: number[][] = [[], [], [], []];
+  const runs: number[][] = shapes.map(() => []);
+  const runsHot: number[][] = shapes.map(() => []);
   let gcs = 0;
   const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
   for (let r = 0; r < ROUNDS + 1; r++) {
     if (r === 1) obs.observe({ entryTypes: ['gc'] });
-    const x = [(small.replay as () => number)(), (large.replay as () => number)(), (small.replayHot as () => number)(), (large.replayHot as () => number)()];
-    if (r > 0) x.forEach((v, i) => runs[i].push(v)); // round 0 warms the JIT
+    shapes.forEach((sh, i) => {
+      const x = (sh.replay as () => number)();
+      const h = (sh.replayHot as () => number)();
+      if (r > 0) { runs[i].push(x); runsHot[i].push(h); } // round 0 warms the JIT
+    });
   }
-  small.nsPerFlow = Math.min(...runs[0]);
-  large.nsPerFlow = Math.min(...runs[1]);
-  small.nsPerFlowHot = Math.min(...runs[2]);
-  large.nsPerFlowHot = Math.min(...runs[3]);
+  shapes.forEach((sh, i) => {
+    sh.nsPerFlow = Math.min(...runs[i]);
+    sh.nsPerFlowHot = Math.min(...runsHot[i]);
+  });
   obs.disconnect();
   const show = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
-  process.stdout.write(`[bench-services] lookup+resolve rounds (ns), uniform over all frontends: 10: ${show(runs[0])}; 10,000: ${show(runs[1])}\n`);
-  process.stdout.write(`[bench-services] lookup+resolve rounds (ns), 256 hot flows:           10: ${show(runs[2])}; 10,000: ${show(runs[3])}\n`);
-  process.stdout.write(`[bench-services] garbage collections during ${ROUNDS * 4 * CALLS_PER_ROUND / 1e6}M lookup+resolve calls: ${gcs}\n`);
-  delete small.replayHot;
-  delete large.replayHot;
-  delete small.replay;
-  delete large.replay;
-  const rows = [small, large];
+  process.stdout.write(`[bench-services] lookup+resolve rounds (ns), uniform over all frontends: ${shapes.map((sh, i) => `${sh.services}: ${show(runs[i])}`).join('; ')}\n`);
+  process.stdout.write(`[bench-services] lookup+resolve rounds (ns), 256 hot flows:           ${shapes.map((sh, i) => `${sh.services}: ${show(runsHot[i])}`).join('; ')}\n`);
+  process.stdout.write(`[bench-services] garbage collections during ${ROUNDS * 2 * shapes.length * CALLS_PER_ROUND / 1e6}M lookup+resolve calls: ${gcs}\n`);
+  for (const sh of shapes) {
+    delete sh.replayHot;
+    delete sh.replay;
+  }
+  const rows = shapes;
   process.stdout.write('\nservices  endpoints  frontends  maglev entries  table MiB  compile cold  compile warm  per flow: all frontends  256 hot flows\n');
   for (const r of rows) {
     process.stdout.write(
@@ -258,9 +267,17 @@ function main(): void {
   const ratioHot = large.nsPerFlowHot / small.nsPerFlowHot;
   process.stdout.write(`\nlookup+resolve ratio 10,000 / 10 services: ${ratio.toFixed(2)} uniform over all frontends, ${ratioHot.toFixed(2)} with 256 hot flows (target ≤ 1.2)\n`);
   process.stdout.write(`compile 10,000 services cold: ${large.compileColdMs.toFixed(0)} ms (target ≤ 1000 ms)\n`);
+  // Markdown (BENCHMARKS.md) and the scale curve for scripts/bench.ts.
+  const scale = rows.map((r) => ({ services: r.services, nsPerLookup: +r.nsPerFlow.toFixed(1), nsPerLookupHot: +r.nsPerFlowHot.toFixed(1), compileMs: +r.compileColdMs.toFixed(1), compileWarmMs: +r.compileWarmMs.toFixed(1), frontends: r.frontends, tableMiB: +r.tableMiB.toFixed(1) }));
+  process.stdout.write('\n| services (100,000 endpoints) | frontends | table MiB | compile cold (ms) | compile warm (ms) | lookup + resolve, uniform over all frontends (ns) | 256 hot flows (ns) |\n|---:|---:|---:|---:|---:|---:|---:|\n');
+  for (const r of scale) process.stdout.write(`| ${r.services} | ${r.frontends} | ${r.tableMiB.toFixed(1)} | ${r.compileMs.toFixed(0)} | ${r.compileWarmMs.toFixed(0)} | ${r.nsPerLookup.toFixed(1)} | ${r.nsPerLookupHot.toFixed(1)} |\n`);
+  process.stdout.write(`| ratio 10,000 / 10 (target ≤ 1.2) | | | | | ${ratio.toFixed(2)} | ${ratioHot.toFixed(2)} |\n`);
   process.stdout.write(`total ${(Date.now() - started) / 1000} s\n`);
   const i = process.argv.indexOf('--json');
-  if (i > 0 && process.argv[i + 1] !== undefined) fs.writeFileSync(process.argv[i + 1], JSON.stringify({ rows, ratio, ratioHot }, null, 2));
+  const out = i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : 'results/bench-services.json';
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ benchmark: 'bench-services', when: new Date().toISOString(), node: process.version, rows, ratio, ratioHot, scale }, null, 2));
+  process.stdout.write(`wrote ${out}\n`);
 }
 
 main();

@@ -57,9 +57,9 @@ import { segmentGso } from '../wire/gso';
 export interface ForwarderOptions {
   /** Neighbor entries (all ports, both families). */
   neighborCapacity?: number;
-  /** Frames that may wait for neighbor resolution at once (all neighbors). */
+  /** Frames that may wait for neighbor resolution at once (all neighbors; default 256). */
   pendingSlots?: number;
-  /** Frames that may wait for one neighbor. */
+  /** Frames that may wait for one neighbor (default 64: a burst of new connections to a pod not yet resolved; Linux queues ~100). */
   pendingPerNeighbor?: number;
   /** Generated frames (ARP/ND/ICMP) per batch. */
   localSlots?: number;
@@ -209,8 +209,8 @@ export class Forwarder {
     this.localOff = ports.map(() => new Uint32Array(this.localSlots));
     this.localLen = ports.map(() => new Uint32Array(this.localSlots));
     this.localCount = new Int32Array(n);
-    this.pendSlots = opts.pendingSlots ?? 64;
-    this.pendPerNeighbor = opts.pendingPerNeighbor ?? 8;
+    this.pendSlots = opts.pendingSlots ?? 256;
+    this.pendPerNeighbor = opts.pendingPerNeighbor ?? 64;
     this.pendSlotSize = ports.some((p) => p.vnetHdr) ? SLOT_SIZE_GSO : SLOT_SIZE_PLAIN;
     this.pendSlab = new Uint8Array(this.pendSlots * this.pendSlotSize);
     this.pendLen = new Uint32Array(this.pendSlots);
