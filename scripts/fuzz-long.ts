@@ -97,9 +97,10 @@ function main(): number {
   });
   const fps = Math.round(r.received / (r.ms / 1000));
   const sum = r.forwarded + r.delivered + r.dropped + r.pending;
-  const balanced = r.balanced && r.received === sum && r.received === r.injected;
+  const sumDrops = Object.values(r.drops).reduce((a, b) => a + b, 0);
+  const balanced = r.balanced && r.received === sum && r.received === r.injected && sumDrops === r.dropped;
   log(`forwarder: ${fmt(r.received)} frames in ${(r.ms / 1000).toFixed(1)} s = ${fmt(fps)} frames/s over ${r.worlds} worlds (${r.generationSwaps} generation swaps), corpus ${corpus.length}`);
-  log(`  received ${fmt(r.received)} = forwarded ${fmt(r.forwarded)} + delivered ${fmt(r.delivered)} + dropped ${fmt(r.dropped)} + pending ${fmt(r.pending)}: ${balanced ? 'balanced' : 'UNBALANCED'}`);
+  log(`  received ${fmt(r.received)} = forwarded ${fmt(r.forwarded)} + delivered ${fmt(r.delivered)} + Σ dropped ${fmt(sumDrops)} (by reason; counter ${fmt(r.dropped)}) + pending ${fmt(r.pending)}: ${balanced ? 'balanced' : 'UNBALANCED'}`);
   log(`  flows inserted ${fmt(r.flowsInserted)}, evicted ${fmt(r.flowsEvicted)}; generated ${fmt(r.generated)} (${fmt(r.generatedDropped)} not sent)`);
   log(`  drops: ${Object.entries(r.drops).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
   log(`  crashers: ${r.crashers.length}${saved.length ? ` (saved in ${path.relative(process.cwd(), crashersDir())})` : ''}`);

@@ -162,6 +162,8 @@ export interface PortStats {
 export interface AgentStats {
   ports: PortStats[];
   totals: { received: number; forwarded: number; delivered: number; dropped: number; pending: number };
+  /** Flow table occupancy (agents that report it). */
+  flows?: { entries: number; capacity: number; evicted: number; expired: number };
 }
 
 export type NodeConfigDoc = {

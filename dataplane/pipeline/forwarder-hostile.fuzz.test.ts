@@ -53,6 +53,8 @@ t.test(`hostile fuzz with services + NetworkPolicy + NSG: ${FRAMES} frames, seed
   t.equal(r.received, r.forwarded + r.delivered + r.dropped + r.pending,
     `received ${r.received} = forwarded ${r.forwarded} + delivered ${r.delivered} + dropped ${r.dropped} + pending ${r.pending}`);
   t.ok(r.balanced, 'every world balanced at its end');
+  const sumDrops = Object.values(r.drops).reduce((a, b) => a + b, 0);
+  t.equal(sumDrops, r.dropped, `Σ dropped by reason ${sumDrops} = dropped ${r.dropped}`);
   t.equal(r.pending, 0, 'nothing left pending after the timers');
   t.ok(r.forwarded > FRAMES / 20, `a fair share forwarded (${r.forwarded})`);
   t.ok(r.flowsEvicted > 0, `flow tables overflowed and evicted (${r.flowsEvicted} of ${r.flowsInserted} inserted)`);

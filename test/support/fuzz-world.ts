@@ -190,7 +190,7 @@ function loadWorldState(): { cfg: NodeConfig; states: DesiredState[] } {
 }
 
 /** A fresh node with the fuzz configuration compiled (three generations: endpoint variants). */
-export function buildWorld(profile: ProfileName = 'default'): World {
+export function buildWorld(profile: ProfileName = 'default', worldOpts: { capture?: boolean } = {}): World {
   const { cfg, states } = loadWorldState();
   const compiler = new NodeCompiler();
   const gens: Generation[] = [];
@@ -202,13 +202,14 @@ export function buildWorld(profile: ProfileName = 'default'): World {
     if (r.filterIssues.length > 0) throw new Error(`fuzz world: filter issues ${JSON.stringify(r.filterIssues)}`);
     gens.push(r.gen);
   });
-  const ports = cfg.spec.ports.map((p) => new MemoryPort({ name: p.name, notify: 'manual', tx: 'sink', vnetHdr: p.vnetHdr }));
+  const ports = cfg.spec.ports.map((p) => new MemoryPort({ name: p.name, notify: 'manual', tx: worldOpts.capture ? 'capture' : 'sink', vnetHdr: p.vnetHdr }));
   const clock = { now: 1000 };
   const opts = PROFILES[profile];
   const fwd = new Forwarder(ports, gens[0], { clock: () => clock.now, ...opts });
   return {
     profile, cfg, ports, fwd, clock, gens,
-    bounds: { flows: opts.flowCapacity ?? 262144, neighbors: opts.neighborCapacity ?? 16384, pending: opts.pendingSlots ?? 64 },
+    // The bounds as the forwarder sized them (its defaults may change): the pending pool is private.
+    bounds: { flows: fwd.flows.capacity, neighbors: fwd.neighbors.capacity / 2, pending: (fwd as unknown as { pendSlots: number }).pendSlots },
   };
 }
 
