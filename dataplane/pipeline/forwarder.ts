@@ -507,6 +507,7 @@ export class Forwarder {
     const dport = icmp ? 0 : info.dstPort;
     ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport);
     let cd = ft.lookup(now);
+    if (cd >= 0) cd = this.reuseCheck(cd, info);
     if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
     if (cd < 0) {
       cd = this.newFlow(p, buf, off, info, 4, sport, dport);
@@ -532,6 +533,7 @@ export class Forwarder {
     const l3 = info.l3Off;
     ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
     let cd = ft.lookup(now);
+    if (cd >= 0) cd = this.reuseCheck(cd, info);
     if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
     if (cd < 0) {
       cd = this.newFlow(p, buf, off, info, 6, sport, dport);
@@ -541,6 +543,20 @@ export class Forwarder {
     ft.touch(cd >> 1, cd & 1, info.tcpFlags, info.frameLen, now);
     if (ft.natFlags[cd] !== 0) applyNat6(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
     return true;
+  }
+
+  /**
+   * A new TCP connection (SYN without ACK) reusing the tuple of one that has ended (FIN both
+   * ways, or RST): as Linux conntrack does, the old entry goes and the SYN starts a new
+   * connection — new backend choice, health and rules applied — instead of following the
+   * finished connection's cached rewrite.
+   */
+  private reuseCheck(cd: number, info: FrameInfo): number {
+    if (info.l4Proto !== IPPROTO_TCP || (info.tcpFlags & 0x12) !== 0x02 || (cd & 1) !== 0) return cd;
+    const ft = this.flows, c = cd >> 1, st = ft.state[c];
+    if (st !== ConnState.TimeWait && st !== ConnState.Closed) return cd;
+    ft.remove(c);
+    return -1;
   }
 
   /**

@@ -180,6 +180,9 @@ t.test('in memory: a SYN reusing an ended connection\'s tuple is a new connectio
   services.setBackendHealthy(key, false);
   send(w, UPLINK, syn(sport));
   const again = to(w);
-  t.same(again, ['pod-a'], 'the new SYN from the same port goes to the healthy pod-a', { todo: again.includes('pod-b') ? REUSE_BUG : false });
+  // A new connection: a healthy backend is chosen again (pod-a, or the remote endpoint on the
+  // other node that the service also has) — never the unhealthy pod-b the old tuple pointed at.
+  t.notOk(again.includes('pod-b'), `the new SYN from the same port avoids the unhealthy pod-b (went to: ${again.join(', ') || 'a remote endpoint'})`);
+  t.equal(w.fwd.counters.pending + w.fwd.counters.forwarded + w.fwd.counters.dropped + w.fwd.counters.delivered, w.fwd.counters.received, 'counters balance');
   t.end();
 });
