@@ -68,10 +68,17 @@ export const enum DropReason {
   PolicyDenied = 46,
   /** The source exceeded its new-flow rate (flood protection). */
   FlowRateLimited = 47,
+  /**
+   * A mid-stream TCP segment from a pod to the node's masquerade address with no connection
+   * (typically a backend's retransmission racing the client's after an agent restart): it
+   * would reach the node's own stack and be reset. Dropped; the client's next segment
+   * re-creates the connection, and the backend's retransmissions then match it.
+   */
+  TcpNoConnection = 48,
 }
 
 /** Number of DropReason values; sizes the per-port drop counter arrays. */
-export const DROP_REASON_COUNT = 48;
+export const DROP_REASON_COUNT = 49;
 
 /** Stable, kebab-case names for stats output and metrics labels, indexed by DropReason. */
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -87,5 +94,5 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'neighbor-unresolved', 'source-spoofed', 'local-unhandled', 'multicast', 'gso-unsupported',
   'tx-failed', 'hairpin-l2', 'icmp-error-rate-limited', 'wrong-port',
   'service-rejected', 'service-dropped', 'snat-exhausted', 'nsg-denied', 'policy-denied',
-  'flow-rate-limited',
+  'flow-rate-limited', 'tcp-no-connection',
 ];

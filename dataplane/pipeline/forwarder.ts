@@ -582,6 +582,10 @@ export class Forwarder {
   private newFlow(p: number, buf: Uint8Array, off: number, info: FrameInfo, family: number, sport: number, dport: number): number {
     const ft = this.flows, gen = this.gen, now = this.now, proto = info.l4Proto;
     const k = ft.k, oSrc = this.oSrc, oDst = this.oDst, nSrc = this.nSrc, nDst = this.nDst;
+    if (proto === IPPROTO_TCP && (info.tcpFlags & 0x06) === 0 && gen.role[p] === PortRole.Pod && this.toMasqueradeAddress(family, info, buf)) {
+      this.counters.drop(p, DropReason.TcpNoConnection);
+      return -1;
+    }
     if (this.nfRate > 0 && !this.newFlowAllowed(k)) { this.counters.drop(p, DropReason.FlowRateLimited); return -1; }
     for (let w = 0; w < 4; w++) { oSrc[w] = nSrc[w] = k[w]; oDst[w] = nDst[w] = k[4 + w]; }
     let flags = 0, nSport = sport, nDport = dport, spKey = -1, beKey = -1;
@@ -692,6 +696,16 @@ export class Forwarder {
       cand = icmp ? step & 0xffff : SNAT_PORT_MIN + (step % (65536 - SNAT_PORT_MIN));
     }
     return -1;
+  }
+
+  /** True when the packet's destination is the node address masquerade/SNAT uses. */
+  private toMasqueradeAddress(family: number, info: FrameInfo, buf: Uint8Array): boolean {
+    const gen = this.gen;
+    if (family === 4) return gen.snat4 !== 0 && info.dst4 === gen.snat4;
+    if (!gen.hasSnat6) return false;
+    const d = info.l3Off + IPV6_DST_OFF;
+    for (let i = 0; i < 16; i++) if (buf[d + i] !== gen.snat6[i]) return false;
+    return true;
   }
 
   /** Token bucket of the source address in key k (words 0..3). */
