@@ -37,7 +37,6 @@ const BENCHES: Bench[] = [
   { name: 'gso', script: 'bench-gso.js', root: false, args: [], quickArgs: [], timeoutS: 120 },
   { name: 'tap-io', script: 'bench-tap-io.js', root: true, args: [], quickArgs: ['--seconds', '1'], timeoutS: 120 },
   { name: 'forward', script: 'bench-forward.js', root: true, args: [], quickArgs: ['--tcp-seconds', '3', '--udp-seconds', '2'], timeoutS: 300 },
-  { name: 'services-path', script: 'bench-services-path.js', root: true, args: [], quickArgs: ['--seconds', '3', '--rounds', '1'], timeoutS: 400, optional: true },
   { name: 'control', script: 'bench-control.js', root: false, args: [], quickArgs: [], timeoutS: 300 },
 ];
 

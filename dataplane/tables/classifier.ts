@@ -36,6 +36,7 @@
  * Off the hot path, `explain4/6` re-evaluates a flow rule by rule from the spec (no bitsets)
  * and reports every step; tests compare it with classify on random flows.
  */
+import { formatIpv6 } from '../wire/address';
 import { Lpm4, Lpm6 } from './lpm';
 
 // ─── The spec (built by control/compile/classifier.ts) ───────────────────────────────────────
@@ -798,7 +799,7 @@ export class FlowLogWriter {
   }
 
   record6(table: FilterTable, res: FilterResult, proto: number, buf: Uint8Array, srcOff: number, dstOff: number, sport: number, dport: number): number {
-    return this.emit(table, res, proto, fmt6(buf, srcOff), fmt6(buf, dstOff), sport, dport);
+    return this.emit(table, res, proto, formatIpv6(buf, srcOff), formatIpv6(buf, dstOff), sport, dport);
   }
 
   /** The records (not written) for one result; for tests and tooling. */
@@ -836,26 +837,3 @@ function fmt4(v: number): string {
   return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
-/** RFC 5952 text of the 16 bytes at b[off..]. */
-function fmt6(b: Uint8Array, off: number): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[off + 2 * i] << 8) | b[off + 2 * i + 1]);
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(w);
-  return `${hex(w.slice(0, bestAt))}::${hex(w.slice(bestAt + bestLen))}`;
-}
