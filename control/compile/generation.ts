@@ -4,7 +4,6 @@
  * of ICMP errors it sends out of each port, and whether a port's sources are checked.
  */
 import type { Generation } from '../../dataplane/pipeline/generation';
-import { PortRole } from '../../dataplane/pipeline/generation';
 import type { NodeConfig } from '../model/node-config';
 import { compileRoutes } from './routes';
 import { Lpm4, Lpm6 } from '../../dataplane/tables/lpm';
@@ -14,7 +13,9 @@ import type { FilterTable } from '../../dataplane/tables/classifier';
 export function compileGeneration(cfg: NodeConfig, version: number, services: ServiceStage | null = null, filters: FilterTable | null = null): Generation {
   const spec = cfg.spec;
   const n = spec.ports.length;
-  const role = new Uint8Array(n);
+  const routes = compileRoutes(cfg);
+  // Port roles are compiled once, with the routes (same codes as PortRole).
+  const role = routes.portRole;
   const mtu = new Uint32Array(n);
   const gatewayMac = new Uint8Array(n * 6);
   const errSrc4 = new Uint32Array(n);
@@ -25,7 +26,6 @@ export function compileGeneration(cfg: NodeConfig, version: number, services: Se
   const podGw6 = spec.ports.find((p) => p.role === 'pod' && p.gateway.ipv6)?.gateway.ipv6 ?? null;
   for (const port of spec.ports) {
     const i = port.index;
-    role[i] = port.role === 'uplink' ? PortRole.Uplink : port.role === 'host' ? PortRole.Host : PortRole.Pod;
     mtu[i] = spec.mtu;
     gatewayMac.set(spec.gatewayMACBytes, i * 6);
     // ICMP errors and ARP/NS requests leave a pod port from the pod's gateway and the
@@ -56,7 +56,7 @@ export function compileGeneration(cfg: NodeConfig, version: number, services: Se
     noSnat6,
     nodePortMin: spec.nodePortRange.min,
     nodePortMax: spec.nodePortRange.max,
-    routes: compileRoutes(cfg),
+    routes,
     portCount: n,
     role,
     mtu,

@@ -355,7 +355,7 @@ export class Forwarder {
     if (!info.isFragment || info.isFirstFragment) {
       if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP ||
         (proto === IPPROTO_ICMP && (info.icmpType === ICMP4_ECHO_REQUEST || info.icmpType === ICMP4_ECHO_REPLY))) {
-        if (!this.track4(p, buf, off, vnet, info)) return;
+        if (!this.track(p, buf, off, vnet, info, 4)) return;
       } else if (proto === IPPROTO_ICMP && icmp4IsError(info.icmpType)) {
         this.icmpErrorNat4(buf, info);
       }
@@ -423,7 +423,7 @@ export class Forwarder {
     if (!info.isFragment || info.isFirstFragment) {
       if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP ||
         (proto === IPPROTO_ICMPV6 && (info.icmpType === ICMP6_ECHO_REQUEST || info.icmpType === ICMP6_ECHO_REPLY))) {
-        if (!this.track6(p, buf, off, vnet, info)) return;
+        if (!this.track(p, buf, off, vnet, info, 6)) return;
       } else if (proto === IPPROTO_ICMPV6 && icmp6IsError(info.icmpType)) {
         this.icmpErrorNat6(buf, info);
       }
@@ -499,49 +499,35 @@ export class Forwarder {
   // ---------------------------------------------------------------------------------
   // Connection tracking, services, NAT
 
-  /** True when the frame continues (possibly rewritten); false when it was consumed. */
-  private track4(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
-    const ft = this.flows, gen = this.gen, now = this.now;
-    const icmp = info.l4Proto === IPPROTO_ICMP;
-    const sport = icmp ? (buf[info.l4Off + 4] << 8) | buf[info.l4Off + 5] : info.srcPort;
-    const dport = icmp ? 0 : info.dstPort;
-    ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport);
-    let cd = ft.lookup(now);
-    if (cd >= 0) cd = this.reuseCheck(cd, info);
-    if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
-    if (cd < 0) {
-      cd = this.newFlow(p, buf, off, info, 4, sport, dport);
-      if (cd < 0) return false;
-    }
-    const c = cd >> 1;
-    this.lastConn = cd;
-    ft.touch(c, cd & 1, info.tcpFlags, info.frameLen, now);
-    if (ft.natFlags[cd] !== 0) {
-      applyNat4(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
-      const l3 = info.l3Off;
-      info.src4 = ((buf[l3 + 12] << 24) | (buf[l3 + 13] << 16) | (buf[l3 + 14] << 8) | buf[l3 + 15]) >>> 0;
-      info.dst4 = ((buf[l3 + 16] << 24) | (buf[l3 + 17] << 16) | (buf[l3 + 18] << 8) | buf[l3 + 19]) >>> 0;
-    }
-    return true;
-  }
-
-  private track6(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo): boolean {
-    const ft = this.flows, gen = this.gen, now = this.now;
-    const icmp = info.l4Proto === IPPROTO_ICMPV6;
+  /**
+   * Look the packet up in the flow table (or create its connection on the slow path) and
+   * apply the connection's cached rewrite. True when the frame continues (possibly
+   * rewritten); false when it was consumed. One path for both families: only the key
+   * builder and the rewrite differ.
+   */
+  private track(p: number, buf: Uint8Array, off: number, vnet: boolean, info: FrameInfo, family: number): boolean {
+    const ft = this.flows, now = this.now;
+    const icmp = info.l4Proto === (family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
     const sport = icmp ? (buf[info.l4Off + 4] << 8) | buf[info.l4Off + 5] : info.srcPort;
     const dport = icmp ? 0 : info.dstPort;
     const l3 = info.l3Off;
-    ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
+    if (family === 4) ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport);
+    else ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
     let cd = ft.lookup(now);
     if (cd >= 0) cd = this.reuseCheck(cd, info);
-    if (cd >= 0 && ft.gen[cd >> 1] !== gen.version) cd = this.revalidate(cd);
+    if (cd >= 0 && ft.gen[cd >> 1] !== this.gen.version) cd = this.revalidate(cd);
     if (cd < 0) {
-      cd = this.newFlow(p, buf, off, info, 6, sport, dport);
+      cd = this.newFlow(p, buf, off, info, family, sport, dport);
       if (cd < 0) return false;
     }
     this.lastConn = cd;
     ft.touch(cd >> 1, cd & 1, info.tcpFlags, info.frameLen, now);
-    if (ft.natFlags[cd] !== 0) applyNat6(ft, cd, buf, info, vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0);
+    if (ft.natFlags[cd] === 0) return true;
+    const partial = vnet && (buf[off - VNET_HDR_LEN] & VNET_HDR_F_NEEDS_CSUM) !== 0;
+    if (family === 6) { applyNat6(ft, cd, buf, info, partial); return true; }
+    applyNat4(ft, cd, buf, info, partial);
+    info.src4 = read32(buf, l3 + 12);
+    info.dst4 = read32(buf, l3 + 16);
     return true;
   }
 
