@@ -409,8 +409,8 @@ function main(): void {
       const c = ft.create(now, ConnState.New, ver);
       ft.spKey[c] = 0;
       ft.beKey[c] = 0;
+      ft.addReplyKey(c, nDst, nSrc, ((HTTP_PORT << 16) | sport) >>> 0);
       setRewrite(ft, c, 0, 4, 6, NAT_DST | NAT_SRC, oSrc, oDst, sport, 80, nSrc, nDst, sport, HTTP_PORT);
-      ft.addReplyKey(c);
       setRewrite(ft, c, 1, 4, 6, NAT_DST | NAT_SRC, nDst, nSrc, HTTP_PORT, sport, oDst, oSrc, 80, sport);
     }
     ms += performance.now() - s0;

@@ -205,13 +205,12 @@ export class Agent {
     const out: unknown[] = [];
     ft.forEach((c) => {
       if (out.length >= limit) return;
-      if (protoNum !== undefined && ft.proto[c] !== protoNum) return;
-      const fam = ft.family[c];
+      if (protoNum !== undefined && ft.proto(c) !== protoNum) return;
+      const fam = ft.family(c);
       ft.origKey(c, k); const orig = tuple(fam);
-      let reply: ReturnType<typeof tuple> | null = null;
-      try { ft.replyKey(c, k); reply = tuple(fam); } catch { reply = null; }
+      ft.replyKey(c, k); const reply = tuple(fam);
       if (req.address && ![orig.src, orig.dst, reply?.src, reply?.dst].includes(req.address)) return;
-      out.push({ id: c, proto: ft.proto[c], state: ft.state[c], orig, reply, packets: [ft.packets[c * 2], ft.packets[c * 2 + 1]], bytes: [ft.bytes[c * 2], ft.bytes[c * 2 + 1]],
+      out.push({ id: c, proto: ft.proto(c), state: ft.state[c], orig, reply, packets: [ft.packets[c * 2], ft.packets[c * 2 + 1]], bytes: [ft.bytes[c * 2], ft.bytes[c * 2 + 1]],
         generation: ft.gen[c], service: ft.spKey[c] >= 0 ? this.compiler.interner.name(ft.spKey[c]) ?? null : null,
         backend: ft.beKey[c] >= 0 ? this.compiler.interner.name(ft.beKey[c]) ?? null : null });
     });

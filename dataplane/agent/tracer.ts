@@ -199,10 +199,11 @@ export class Tracer {
     const ft = this.fwd.flows;
     if (this.fwd.lastConn >= 0 && verdict !== 'drop' && verdict !== 'reject') {
       const cd = this.fwd.lastConn, cc = cd >> 1, fl = ft.natFlags[cd];
-      const fam = ft.family[cc];
-      const addr = (w: number) => fam === 4 ? formatIpv4(ft.natAddr[cd * 8 + w + 3]) : formatIpv6(words16(ft.natAddr, cd * 8 + w), 0);
-      if (fl & NAT_DST) dnat = { ip: addr(4), port: ft.natPorts[cd] & 0xffff };
-      if (fl & NAT_SRC) snat = { ip: addr(0), port: ft.natPorts[cd] >>> 16 };
+      const fam = ft.family(cc), nk = new Uint32Array(10);
+      ft.rewrittenKey(cd, nk);
+      const addr = (w: number) => fam === 4 ? formatIpv4(nk[w + 3]) : formatIpv6(words16(nk, w), 0);
+      if (fl & NAT_DST) dnat = { ip: addr(4), port: nk[8] & 0xffff };
+      if (fl & NAT_SRC) snat = { ip: addr(0), port: nk[8] >>> 16 };
       conn = { direction: (cd & 1) === 0 ? 'original' : 'reply', state: CONN_STATE_NAMES[ft.state[cc]], new: ft.inserted > inserted };
     }
     let service: string | null = null, frontend: string | null = null, endpoints: string[] = [], endpoint: string | null = null;

@@ -1,18 +1,29 @@
 /**
  * Connection tracking and the flow cache, in one structure: every tracked connection has
- * two entries, one per direction, each mapping a packed 5-tuple to (connection, direction).
- * The connection record holds the whole rewrite for each direction — new addresses and
- * ports plus the precomputed RFC 1624 checksum deltas — so a cached packet costs one hash,
- * one probe, and a handful of stores.
+ * two directions, each findable by its packed 5-tuple. A direction's rewrite is not stored:
+ * the rewritten tuple of one direction is the other direction's tuple reversed, so NAT
+ * reads the new addresses and ports from the other direction's key, and only the flags and
+ * the precomputed RFC 1624 checksum deltas are kept. A cached packet costs one hash, one
+ * probe, and a handful of stores.
  *
- * Hand-written on typed arrays because it is the hot path and no library fits: open
- * addressing with linear probing (load ≤ 50 %), backward-shift deletion (no tombstones),
- * keys as ten u32 words (IPv4 as IPv4-mapped IPv6, so both families share one table),
- * connections from a free-list stack. Bounded: when full, an insert evicts (unestablished
- * connections first); it never fails and never grows. Expiry happens on lookup plus a
- * bounded reaper (`reap`), with an injected clock.
+ * Hand-written on typed arrays because it is the hot path and no library fits. Sized for
+ * 1M connections in well under 128 MiB (about 120 bytes per IPv4 connection, see
+ * `bytesPerConnection`):
  *
- * Key words: 0-3 source address, 4-7 destination address, 8 (sport << 16 | dport),
+ * - Index: open addressing with linear probing over Int32 entries (load ≤ 50 %),
+ *   backward-shift deletion (no tombstones). An entry packs (cd + 1) in its low `cdBits`
+ *   and the hash's top bits as a tag, so a probe rarely touches a key that is not the one.
+ * - Keys per direction (cd = conn*2 + dir): IPv4 as three words (source, destination,
+ *   ports) in `dirKey`; the family and protocol once per connection. IPv6 connections
+ *   keep the other 96 bits of each address in `dirKey6`, which exists only for connection
+ *   indices below `capacity6` (IPv6 connections are allocated there; IPv4 ones use that
+ *   range only when the rest is full) — as Cilium sizes its ct4 and ct6 maps apart.
+ * - Connections come from free-list stacks. Bounded: when full, an insert evicts
+ *   (unestablished connections first); it never fails and never grows. Expiry happens on
+ *   lookup plus a bounded reaper (`reap`), with an injected clock.
+ *
+ * Scratch keys (`k`, and what origKey/replyKey return) are ten u32 words: 0-3 source
+ * address, 4-7 destination address (IPv4 as IPv4-mapped IPv6), 8 (sport << 16 | dport),
  * 9 (family << 8 | protocol). For ICMP echo the "ports" are (identifier, 0).
  */
 
@@ -38,7 +49,11 @@ export const CONN_STATE_NAMES = ['free', 'new', 'syn-recv', 'established', 'fin-
 export const NAT_SRC = 1;
 export const NAT_DST = 2;
 
-const KW = 10; // key words
+const KW = 10; // scratch key words
+const SW = 3; // stored words per direction: source (IPv4 / word 3), destination (same), ports
+const XW = 6; // extra stored words per IPv6 direction: source words 0-2, destination words 0-2
+/** Largest capacity: cd + 1 must leave at least 8 tag bits in an entry. */
+export const MAX_FLOW_CAPACITY = (1 << 23) - 1;
 
 /** Timeouts in ms (kube-proxy's conntrack settings where it has them). */
 export interface FlowTimeouts {
@@ -68,38 +83,45 @@ export const DEFAULT_TIMEOUTS: FlowTimeouts = {
 export class FlowTable {
   /** Connections the table can hold. */
   readonly capacity: number;
+  /** IPv6 connections the table can hold (connection indices 0 … capacity6-1). */
+  readonly capacity6: number;
   private readonly emask: number;
-  private readonly keys: Uint32Array;
-  /** Entry → conn*2 + dir, or -1 when empty. */
+  private readonly cdBits: number;
+  private readonly cdMask: number;
+  /** Index: 0 when empty, else (hash tag << cdBits) | (cd + 1). */
   private readonly entry: Int32Array;
+
+  /** Per direction (cd): source word, destination word, ports word of its tuple. */
+  readonly dirKey: Uint32Array;
+  /** Per IPv6 direction (cd < 2 * capacity6): source words 0-2, destination words 0-2. */
+  readonly dirKey6: Uint32Array;
 
   // Connection records.
   readonly state: Uint8Array;
-  readonly proto: Uint8Array;
-  readonly family: Uint8Array;
+  /** family << 8 | protocol (key word 9). */
+  readonly famProto: Uint16Array;
   readonly expires: Float64Array;
-  readonly created: Float64Array;
   /** Generation version the connection was last validated against. */
   readonly gen: Uint32Array;
   /** Stable ids of the service port and backend (-1 when not a service flow). */
   readonly spKey: Int32Array;
   readonly beKey: Int32Array;
-  /** Per direction (conn*2+dir): NAT flags, new addresses (8 words), new ports, deltas. */
+  /** Per direction (cd): NAT flags. The new tuple is the other direction's key, reversed. */
   readonly natFlags: Uint8Array;
-  readonly natAddr: Uint32Array;
-  readonly natPorts: Uint32Array;
-  /** One's-complement sums to add for the IPv4 header, the L4 checksum, and a partial L4 checksum. */
-  readonly ipDelta: Uint32Array;
-  readonly l4Delta: Uint32Array;
-  readonly l4PartialDelta: Uint32Array;
+  /** Per direction: folded one's-complement deltas, IPv4 header (low 16) | L4 checksum (high 16). */
+  readonly csumDelta: Uint32Array;
+  /** Per direction: the delta for a CHECKSUM_PARTIAL (pseudo-header only) L4 checksum. */
+  readonly partialDelta: Uint16Array;
   /** Packets and bytes per direction. */
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
-  /** Entry slot of each direction (kept current across backward shifts). */
-  private readonly slotOf: Int32Array;
-  private readonly free: Int32Array;
-  private freeTop: number;
+  /** Free connection indices: below capacity6 (IPv6-capable) and the rest. */
+  private readonly freeLo: Int32Array;
+  private readonly freeHi: Int32Array;
+  private freeLoTop: number;
+  private freeHiTop: number;
   private reapCursor = 0;
+  private lowCursor = 0;
 
   /** Live connections. */
   size = 0;
@@ -112,34 +134,62 @@ export class FlowTable {
   readonly k = new Uint32Array(KW);
   private readonly rk = new Uint32Array(KW);
 
-  constructor(capacity = 262144, timeouts: Partial<FlowTimeouts> = {}) {
+  /**
+   * @param capacity connections (both directions each), at most MAX_FLOW_CAPACITY
+   * @param capacity6 how many of them may be IPv6 (default a quarter, at least 1)
+   */
+  constructor(capacity = 262144, timeouts: Partial<FlowTimeouts> = {}, capacity6?: number) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_FLOW_CAPACITY) {
+      throw new RangeError(`flow table capacity must be an integer in [1, ${MAX_FLOW_CAPACITY}], got ${capacity}`);
+    }
+    const c6 = capacity6 ?? Math.max(1, capacity >>> 2);
+    if (!Number.isInteger(c6) || c6 < 0 || c6 > capacity) {
+      throw new RangeError(`flow table IPv6 capacity must be an integer in [0, ${capacity}], got ${c6}`);
+    }
     this.capacity = capacity;
+    this.capacity6 = c6;
     let e = 16;
-    while (e < capacity * 4) e <<= 1; // two entries per conn, load ≤ 50 %
+    while (e < capacity * 4) e *= 2; // two entries per conn, load ≤ 50 %
     this.emask = e - 1;
-    this.keys = new Uint32Array(e * KW);
-    this.entry = new Int32Array(e).fill(-1);
+    let bits = 1;
+    while (2 ** bits < capacity * 2 + 1) bits++;
+    this.cdBits = bits;
+    this.cdMask = 2 ** bits - 1;
+    this.entry = new Int32Array(e);
+    this.dirKey = new Uint32Array(capacity * 2 * SW);
+    this.dirKey6 = new Uint32Array(c6 * 2 * XW);
     this.state = new Uint8Array(capacity);
-    this.proto = new Uint8Array(capacity);
-    this.family = new Uint8Array(capacity);
+    this.famProto = new Uint16Array(capacity);
     this.expires = new Float64Array(capacity);
-    this.created = new Float64Array(capacity);
     this.gen = new Uint32Array(capacity);
     this.spKey = new Int32Array(capacity);
     this.beKey = new Int32Array(capacity);
     this.natFlags = new Uint8Array(capacity * 2);
-    this.natAddr = new Uint32Array(capacity * 16);
-    this.natPorts = new Uint32Array(capacity * 2);
-    this.ipDelta = new Uint32Array(capacity * 2);
-    this.l4Delta = new Uint32Array(capacity * 2);
-    this.l4PartialDelta = new Uint32Array(capacity * 2);
+    this.csumDelta = new Uint32Array(capacity * 2);
+    this.partialDelta = new Uint16Array(capacity * 2);
     this.packets = new Float64Array(capacity * 2);
     this.bytes = new Float64Array(capacity * 2);
-    this.slotOf = new Int32Array(capacity * 2).fill(-1);
-    this.free = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
-    this.freeTop = capacity;
+    this.freeLo = new Int32Array(c6);
+    this.freeHi = new Int32Array(capacity - c6);
+    // Pop order: lowest index first (keeps a small table's working set together).
+    for (let i = 0; i < c6; i++) this.freeLo[i] = c6 - 1 - i;
+    for (let i = 0; i < capacity - c6; i++) this.freeHi[i] = capacity - 1 - i;
+    this.freeLoTop = c6;
+    this.freeHiTop = capacity - c6;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  }
+
+  /** Bytes of typed-array memory the table holds (it never grows). */
+  get memoryBytes(): number {
+    let n = this.entry.byteLength + this.dirKey.byteLength + this.dirKey6.byteLength;
+    for (const a of [this.state, this.famProto, this.expires, this.gen, this.spKey, this.beKey, this.natFlags,
+      this.csumDelta, this.partialDelta, this.packets, this.bytes, this.freeLo, this.freeHi]) n += a.byteLength;
+    return n;
+  }
+
+  /** memoryBytes / capacity. */
+  get bytesPerConnection(): number {
+    return this.memoryBytes / this.capacity;
   }
 
   // -------------------------------------------------------------------------------
@@ -166,20 +216,30 @@ export class FlowTable {
     k[9] = (6 << 8) | proto;
   }
 
-  private static hash(k: Uint32Array, o: number): number {
-    let h = 0x811c9dc5 ^ k[o + 9];
-    if ((k[o + 9] >>> 8) === 4) {
-      // IPv4 (IPv4-mapped keys): only words 3, 7 and 8 vary — hashing the six constant
-      // words cost half of a lookup (profile: bench-stages, flow lookup 26 → 13 ns).
-      h = Math.imul(h ^ k[o + 3], 0x01000193); h ^= h >>> 15;
-      h = Math.imul(h ^ k[o + 7], 0x01000193); h ^= h >>> 15;
-      h = Math.imul(h ^ k[o + 8], 0x01000193); h ^= h >>> 15;
-    } else {
-      for (let i = 0; i < 9; i++) {
-        h = Math.imul(h ^ k[o + i], 0x01000193);
-        h ^= h >>> 15;
-      }
+  /**
+   * IPv4 keys: only words 3, 7 and 8 vary — hashing the six constant words cost half of a
+   * lookup (profile: bench-stages, flow lookup 26 → 13 ns).
+   */
+  private static hash4(w9: number, src: number, dst: number, ports: number): number {
+    let h = 0x811c9dc5 ^ w9;
+    h = Math.imul(h ^ src, 0x01000193); h ^= h >>> 15;
+    h = Math.imul(h ^ dst, 0x01000193); h ^= h >>> 15;
+    h = Math.imul(h ^ ports, 0x01000193); h ^= h >>> 15;
+    return FlowTable.finish(h);
+  }
+
+  private static hash(k: Uint32Array): number {
+    const w9 = k[9];
+    if ((w9 >>> 8) === 4) return FlowTable.hash4(w9, k[3], k[7], k[8]);
+    let h = 0x811c9dc5 ^ w9;
+    for (let i = 0; i < 9; i++) {
+      h = Math.imul(h ^ k[i], 0x01000193);
+      h ^= h >>> 15;
     }
+    return FlowTable.finish(h);
+  }
+
+  private static finish(h: number): number {
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     return (h ^ (h >>> 16)) >>> 0;
@@ -187,7 +247,7 @@ export class FlowTable {
 
   /** Hash of the scratch key (also the flow hash the balancer uses). */
   hashKey(): number {
-    return FlowTable.hash(this.k, 0);
+    return FlowTable.hash(this.k);
   }
 
   /** Direction-independent flow hash of the scratch key (same for both directions). */
@@ -201,18 +261,28 @@ export class FlowTable {
     return (h ^ (h >>> 13)) >>> 0;
   }
 
+  /** The direction (cd) whose key is k, or -1. */
   private findKey(k: Uint32Array): number {
-    const keys = this.keys, ent = this.entry, mask = this.emask;
-    let i = FlowTable.hash(k, 0) & mask;
+    const ent = this.entry, mask = this.emask, bits = this.cdBits, dk = this.dirKey;
+    const h = FlowTable.hash(k);
+    const tag = h >>> bits;
+    const w3 = k[3], w7 = k[7], w8 = k[8], w9 = k[9];
+    let i = h & mask;
     for (;;) {
       const e = ent[i];
-      if (e < 0) return -1;
-      const b = i * KW;
-      if (keys[b + 7] === k[7] && keys[b + 3] === k[3] && keys[b + 8] === k[8] && keys[b + 9] === k[9] &&
-        keys[b + 6] === k[6] && keys[b + 2] === k[2] && keys[b + 5] === k[5] && keys[b + 1] === k[1] &&
-        keys[b + 4] === k[4] && keys[b] === k[0]) return i;
+      if (e === 0) return -1;
+      if ((e >>> bits) === tag) {
+        const cd = (e & this.cdMask) - 1, b = cd * SW;
+        if (dk[b] === w3 && dk[b + 1] === w7 && dk[b + 2] === w8 && this.famProto[cd >> 1] === w9 &&
+          ((w9 >>> 8) === 4 || this.sameKey6(cd, k))) return cd;
+      }
       i = (i + 1) & mask;
     }
+  }
+
+  private sameKey6(cd: number, k: Uint32Array): boolean {
+    const x = this.dirKey6, b = cd * XW;
+    return x[b] === k[0] && x[b + 1] === k[1] && x[b + 2] === k[2] && x[b + 3] === k[4] && x[b + 4] === k[5] && x[b + 5] === k[6];
   }
 
   /**
@@ -220,9 +290,8 @@ export class FlowTable {
    * reported as a miss.
    */
   lookup(now: number): number {
-    const slot = this.findKey(this.k);
-    if (slot < 0) return -1;
-    const cd = this.entry[slot];
+    const cd = this.findKey(this.k);
+    if (cd < 0) return -1;
     const c = cd >> 1;
     if (now > this.expires[c]) {
       this.remove(c);
@@ -241,109 +310,156 @@ export class FlowTable {
     return this.findKey(r) >= 0;
   }
 
+  /** Store k as direction cd's key and index it. */
   private insertKey(k: Uint32Array, cd: number): void {
-    const keys = this.keys, ent = this.entry, mask = this.emask;
-    let i = FlowTable.hash(k, 0) & mask;
-    while (ent[i] >= 0) i = (i + 1) & mask;
-    const b = i * KW;
-    for (let w = 0; w < KW; w++) keys[b + w] = k[w];
-    ent[i] = cd;
-    this.slotOf[cd] = i;
+    const ent = this.entry, mask = this.emask;
+    const h = FlowTable.hash(k);
+    let i = h & mask;
+    while (ent[i] !== 0) i = (i + 1) & mask;
+    ent[i] = (h & ~this.cdMask) | (cd + 1);
+    const b = cd * SW, dk = this.dirKey;
+    dk[b] = k[3]; dk[b + 1] = k[7]; dk[b + 2] = k[8];
+    if ((k[9] >>> 8) === 6) {
+      const x = this.dirKey6, xb = cd * XW;
+      x[xb] = k[0]; x[xb + 1] = k[1]; x[xb + 2] = k[2]; x[xb + 3] = k[4]; x[xb + 4] = k[5]; x[xb + 5] = k[6];
+    }
+  }
+
+  /** Hash of direction cd's stored key (the same value insertKey indexed it by). */
+  private storedHash(cd: number): number {
+    const w9 = this.famProto[cd >> 1];
+    if ((w9 >>> 8) === 4) {
+      const b = cd * SW, dk = this.dirKey;
+      return FlowTable.hash4(w9, dk[b], dk[b + 1], dk[b + 2]);
+    }
+    this.loadKey(cd, this.rk);
+    return FlowTable.hash(this.rk);
+  }
+
+  /** The index slot holding cd, or -1 when cd is not indexed. */
+  private slotOf(cd: number): number {
+    const ent = this.entry, mask = this.emask, want = cd + 1;
+    let i = this.storedHash(cd) & mask;
+    for (;;) {
+      const e = ent[i];
+      if (e === 0) return -1;
+      if ((e & this.cdMask) === want) return i;
+      i = (i + 1) & mask;
+    }
   }
 
   private removeSlot(i: number): void {
-    const keys = this.keys, ent = this.entry, mask = this.emask;
-    ent[i] = -1;
+    const ent = this.entry, mask = this.emask, cdMask = this.cdMask;
+    ent[i] = 0;
     let hole = i;
     let j = (i + 1) & mask;
-    while (ent[j] >= 0) {
-      const home = FlowTable.hash(keys, j * KW) & mask;
+    while (ent[j] !== 0) {
+      const home = this.storedHash((ent[j] & cdMask) - 1) & mask;
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        const hb = hole * KW, jb = j * KW;
-        for (let w = 0; w < KW; w++) keys[hb + w] = keys[jb + w];
         ent[hole] = ent[j];
-        this.slotOf[ent[j]] = hole;
-        ent[j] = -1;
+        ent[j] = 0;
         hole = j;
       }
       j = (j + 1) & mask;
     }
   }
 
+  /** Direction cd's key as ten words into out. */
+  private loadKey(cd: number, out: Uint32Array): void {
+    const b = cd * SW, dk = this.dirKey, w9 = this.famProto[cd >> 1];
+    if ((w9 >>> 8) === 6) {
+      const x = this.dirKey6, xb = cd * XW;
+      out[0] = x[xb]; out[1] = x[xb + 1]; out[2] = x[xb + 2]; out[4] = x[xb + 3]; out[5] = x[xb + 4]; out[6] = x[xb + 5];
+    } else {
+      out[0] = 0; out[1] = 0; out[2] = 0xffff; out[4] = 0; out[5] = 0; out[6] = 0xffff;
+    }
+    out[3] = dk[b]; out[7] = dk[b + 1]; out[8] = dk[b + 2]; out[9] = w9;
+  }
+
   // -------------------------------------------------------------------------------
   // Connections
 
   /**
-   * Create a connection for the scratch key (the original direction) with the reply key
-   * given by the original tuple after NAT, reversed. `natOrig` / `natReply` describe the
-   * rewrites; call setNat before the first packet is rewritten. Returns the conn index
-   * (evicting one when the table is full).
+   * Create a connection whose original direction is the scratch key. Add the reply key
+   * with addReplyKey and the rewrites with setNat before its first packet is rewritten.
+   * Returns the conn index (evicting one when the table is full).
    */
   create(now: number, state: ConnState, genVersion: number): number {
-    if (this.freeTop === 0) this.evictOne(now);
-    const c = this.free[--this.freeTop];
     const k = this.k;
+    let c: number;
+    if ((k[9] >>> 8) === 6) {
+      if (this.capacity6 === 0) throw new RangeError('flow table holds no IPv6 connections (capacity6 0)');
+      if (this.freeLoTop === 0) this.evictOne(now, true);
+      c = this.freeLo[--this.freeLoTop];
+    } else {
+      if (this.freeHiTop === 0 && this.freeLoTop === 0) this.evictOne(now, false);
+      c = this.freeHiTop > 0 ? this.freeHi[--this.freeHiTop] : this.freeLo[--this.freeLoTop];
+    }
     this.state[c] = state;
-    this.proto[c] = k[9] & 0xff;
-    this.family[c] = k[9] >>> 8;
-    this.created[c] = now;
+    this.famProto[c] = k[9];
     this.gen[c] = genVersion;
     this.spKey[c] = -1;
     this.beKey[c] = -1;
-    this.natFlags[c * 2] = 0; this.natFlags[c * 2 + 1] = 0;
-    this.packets[c * 2] = 0; this.packets[c * 2 + 1] = 0;
-    this.bytes[c * 2] = 0; this.bytes[c * 2 + 1] = 0;
+    const d = c * 2;
+    this.natFlags[d] = 0; this.natFlags[d + 1] = 0;
+    this.csumDelta[d] = 0; this.csumDelta[d + 1] = 0;
+    this.partialDelta[d] = 0; this.partialDelta[d + 1] = 0;
+    this.packets[d] = 0; this.packets[d + 1] = 0;
+    this.bytes[d] = 0; this.bytes[d + 1] = 0;
     this.expires[c] = now + this.timeoutFor(c);
-    this.slotOf[c * 2 + 1] = -1;
-    this.insertKey(k, c * 2);
+    this.insertKey(k, d);
     this.size++;
     this.inserted++;
     return c;
   }
 
   /**
-   * Insert the reply key of conn c: the original tuple as rewritten by natOrig, reversed.
-   * Call after setNat(c, 0, …).
+   * Index the reply direction of conn c: the tuple a reply carries, i.e. the original
+   * tuple after NAT, reversed — source `src`, destination `dst` (four address words each),
+   * ports word (sport << 16 | dport; ICMP echo: identifier << 16).
    */
-  addReplyKey(c: number): void {
-    const k = this.k, r = this.rk, d = c * 2, f = this.natFlags[d];
-    // rewritten original: src' = natAddr src if NAT_SRC, dst' likewise
-    const src = (f & NAT_SRC) !== 0 ? d * 8 : -1;
-    const dst = (f & NAT_DST) !== 0 ? d * 8 + 4 : -1;
-    for (let w = 0; w < 4; w++) {
-      r[4 + w] = src >= 0 ? this.natAddr[src + w] : k[w];      // reply dst = orig src'
-      r[w] = dst >= 0 ? this.natAddr[dst + w] : k[4 + w];      // reply src = orig dst'
-    }
-    const np = this.natPorts[d];
-    const sp = (f & NAT_SRC) !== 0 ? np >>> 16 : k[8] >>> 16;     // s'
-    const dp = (f & NAT_DST) !== 0 ? np & 0xffff : k[8] & 0xffff; // d'
-    const p = this.proto[c];
-    // ICMP echo: the identifier travels both ways in the "source port" word.
-    r[8] = p === 1 || p === 58 ? (sp << 16) >>> 0 : ((dp << 16) | sp) >>> 0;
-    r[9] = k[9];
+  addReplyKey(c: number, src: Uint32Array, dst: Uint32Array, ports: number): void {
+    const r = this.rk;
+    for (let w = 0; w < 4; w++) { r[w] = src[w]; r[4 + w] = dst[w]; }
+    r[8] = ports >>> 0;
+    r[9] = this.famProto[c];
     this.insertKey(r, c * 2 + 1);
   }
 
-  /** Rewrite description for direction dir (0 orig, 1 reply) of conn c. */
-  setNat(c: number, dir: number, flags: number, srcWords: Uint32Array | null, sport: number, dstWords: Uint32Array | null, dport: number,
-    ipDelta: number, l4Delta: number, l4PartialDelta: number): void {
+  /** Rewrite of direction dir (0 orig, 1 reply) of conn c: which fields, and the checksum deltas. */
+  setNat(c: number, dir: number, flags: number, ipDelta: number, l4Delta: number, l4PartialDelta: number): void {
     const d = c * 2 + dir;
     this.natFlags[d] = flags;
-    const a = d * 8;
-    for (let w = 0; w < 4; w++) {
-      this.natAddr[a + w] = srcWords ? srcWords[w] : 0;
-      this.natAddr[a + 4 + w] = dstWords ? dstWords[w] : 0;
+    this.csumDelta[d] = ((l4Delta << 16) | (ipDelta & 0xffff)) >>> 0;
+    this.partialDelta[d] = l4PartialDelta;
+  }
+
+  /**
+   * The tuple packets of direction cd leave with, after its rewrite (ten words into out):
+   * the other direction's key reversed; fields the rewrite leaves alone as they came.
+   */
+  rewrittenKey(cd: number, out: Uint32Array): void {
+    const r = this.rk;
+    this.loadKey(cd ^ 1, r);
+    this.loadKey(cd, out);
+    const f = this.natFlags[cd], icmp = (out[9] & 0xff) === 1 || (out[9] & 0xff) === 58;
+    let sp = out[8] >>> 16, dp = out[8] & 0xffff;
+    if ((f & NAT_SRC) !== 0) {
+      for (let w = 0; w < 4; w++) out[w] = r[4 + w];
+      sp = icmp ? r[8] >>> 16 : r[8] & 0xffff;
     }
-    this.natPorts[d] = ((sport << 16) | dport) >>> 0;
-    this.ipDelta[d] = ipDelta;
-    this.l4Delta[d] = l4Delta;
-    this.l4PartialDelta[d] = l4PartialDelta;
+    if ((f & NAT_DST) !== 0) {
+      for (let w = 0; w < 4; w++) out[4 + w] = r[w];
+      if (!icmp) dp = r[8] >>> 16;
+      else if ((f & NAT_SRC) === 0) sp = r[8] >>> 16;
+    }
+    out[8] = ((sp << 16) | dp) >>> 0;
   }
 
   timeoutFor(c: number): number {
     const t = this.timeouts;
-    const p = this.proto[c];
+    const p = this.famProto[c] & 0xff;
     const s = this.state[c];
     if (p === 6) {
       switch (s) {
@@ -359,6 +475,16 @@ export class FlowTable {
     return t.other;
   }
 
+  /** Protocol of conn c. */
+  proto(c: number): number {
+    return this.famProto[c] & 0xff;
+  }
+
+  /** Address family (4 or 6) of conn c. */
+  family(c: number): number {
+    return this.famProto[c] >>> 8;
+  }
+
   /**
    * Advance conn c's state for a packet in direction dir with TCP flags (0 for non-TCP),
    * and push its expiry. Per packet; no allocation.
@@ -369,7 +495,7 @@ export class FlowTable {
     this.bytes[d] += len;
     const s = this.state[c];
     let ns = s;
-    if (this.proto[c] === 6) {
+    if ((this.famProto[c] & 0xff) === 6) {
       if ((tcpFlags & 0x04) !== 0) ns = ConnState.Closed;                       // RST
       else if ((tcpFlags & 0x01) !== 0) ns = s === ConnState.FinWait ? ConnState.TimeWait : (s === ConnState.TimeWait ? s : ConnState.FinWait);
       else if (s === ConnState.New && dir === 1 && (tcpFlags & 0x12) === 0x12) ns = ConnState.SynRecv;
@@ -382,17 +508,16 @@ export class FlowTable {
     this.expires[c] = now + this.timeoutFor(c);
   }
 
-  /** Remove conn c (both entries). */
+  /** Remove conn c (both directions). */
   remove(c: number): void {
     if (this.state[c] === ConnState.Free) return;
-    // The reply entry may be absent if the caller never added it.
-    const s0 = this.slotOf[c * 2];
-    if (this.entry[s0] === c * 2) this.removeSlot(s0);
-    const s1 = this.slotOf[c * 2 + 1];
-    if (s1 >= 0 && this.entry[s1] === c * 2 + 1) this.removeSlot(s1);
-    this.slotOf[c * 2 + 1] = -1;
+    const s0 = this.slotOf(c * 2);
+    if (s0 >= 0) this.removeSlot(s0);
+    const s1 = this.slotOf(c * 2 + 1); // absent if the caller never added it
+    if (s1 >= 0) this.removeSlot(s1);
     this.state[c] = ConnState.Free;
-    this.free[this.freeTop++] = c;
+    if (c < this.capacity6) this.freeLo[this.freeLoTop++] = c;
+    else this.freeHi[this.freeHiTop++] = c;
     this.size--;
   }
 
@@ -409,20 +534,22 @@ export class FlowTable {
   }
 
   /**
-   * Make room: scan a bounded window from the reaper cursor; take the first expired or
-   * unestablished connection, else the one expiring soonest.
+   * Make room (in the IPv6-capable range when `low`): scan a bounded window from a cursor;
+   * take the first expired or unestablished connection, else the one expiring soonest.
    */
-  private evictOne(now: number): void {
-    const n = this.capacity;
+  private evictOne(now: number, low: boolean): void {
+    const n = low ? this.capacity6 : this.capacity;
+    let cur = low ? this.lowCursor : this.reapCursor;
     let victim = -1, soonest = Infinity;
     for (let i = 0; i < 64; i++) {
-      const c = this.reapCursor;
-      this.reapCursor = c + 1 === n ? 0 : c + 1;
+      const c = cur;
+      cur = c + 1 >= n ? 0 : c + 1;
       const s = this.state[c];
       if (s === ConnState.Free) continue;
       if (now > this.expires[c] || s !== ConnState.Established) { victim = c; break; }
       if (this.expires[c] < soonest) { soonest = this.expires[c]; victim = c; }
     }
+    if (low) this.lowCursor = cur; else this.reapCursor = cur;
     if (victim < 0) victim = 0;
     this.remove(victim);
     this.evicted++;
@@ -435,14 +562,12 @@ export class FlowTable {
 
   /** The original-direction key words of conn c, copied to out (10 words). */
   origKey(c: number, out: Uint32Array): void {
-    const b = this.slotOf[c * 2] * KW;
-    for (let w = 0; w < KW; w++) out[w] = this.keys[b + w];
+    this.loadKey(c * 2, out);
   }
 
   /** The reply-direction key words of conn c, copied to out (10 words). */
   replyKey(c: number, out: Uint32Array): void {
-    const b = this.slotOf[c * 2 + 1] * KW;
-    for (let w = 0; w < KW; w++) out[w] = this.keys[b + w];
+    this.loadKey(c * 2 + 1, out);
   }
 }
 

@@ -12,7 +12,7 @@
 import type { FrameInfo } from '../wire/frame-parser';
 import { FlowTable, NAT_DST, NAT_SRC, applyDelta, applyPartialDelta, delta16, delta32, foldDelta } from './flow-table';
 
-const TCP = 6, UDP = 17, ICMP = 1, ICMPV6 = 58, SCTP = 132;
+const TCP = 6, UDP = 17, ICMP = 1, ICMPV6 = 58;
 
 /** Offset of the L4 checksum field for proto, relative to the L4 header; -1 when none we fix. */
 function l4CsumOff(proto: number): number {
@@ -23,39 +23,41 @@ function l4CsumOff(proto: number): number {
 }
 
 /**
- * Rewrite an IPv4 packet in direction cd (conn*2 + dir) of ft. `partial`: the frame's L4
- * checksum is a CHECKSUM_PARTIAL pseudo-header sum (vnet NEEDS_CSUM).
+ * Rewrite an IPv4 packet in direction cd (conn*2 + dir) of ft: the new tuple is the other
+ * direction's key reversed. `partial`: the frame's L4 checksum is a CHECKSUM_PARTIAL
+ * pseudo-header sum (vnet NEEDS_CSUM).
  */
 export function applyNat4(ft: FlowTable, cd: number, buf: Uint8Array, info: FrameInfo, partial: boolean): void {
   const f = ft.natFlags[cd];
   if (f === 0) return;
   const l3 = info.l3Off, l4 = info.l4Off, proto = info.l4Proto;
-  const a = cd * 8, np = ft.natPorts[cd];
+  const dk = ft.dirKey, o = (cd ^ 1) * 3, op = dk[o + 2];
   const hasL4 = !info.isFragment || info.isFirstFragment;
   const isIcmp = proto === ICMP;
   if ((f & NAT_SRC) !== 0) {
-    put32(buf, l3 + 12, ft.natAddr[a + 3]);
+    put32(buf, l3 + 12, dk[o + 1]);
     if (hasL4) {
-      if (isIcmp) put16(buf, l4 + 4, np >>> 16);
-      else put16(buf, l4, np >>> 16);
+      if (isIcmp) put16(buf, l4 + 4, op >>> 16);
+      else put16(buf, l4, op & 0xffff);
     }
   }
   if ((f & NAT_DST) !== 0) {
-    put32(buf, l3 + 16, ft.natAddr[a + 7]);
+    put32(buf, l3 + 16, dk[o]);
     if (hasL4) {
-      if (!isIcmp) put16(buf, l4 + 2, np & 0xffff);
-      else if ((f & NAT_SRC) === 0) put16(buf, l4 + 4, np & 0xffff); // echo id back (reply of a SNAT)
+      if (!isIcmp) put16(buf, l4 + 2, op >>> 16);
+      else if ((f & NAT_SRC) === 0) put16(buf, l4 + 4, op >>> 16); // echo id back (reply of a SNAT)
     }
   }
-  put16(buf, l3 + 10, applyDelta(get16(buf, l3 + 10), ft.ipDelta[cd]));
+  const deltas = ft.csumDelta[cd];
+  put16(buf, l3 + 10, applyDelta(get16(buf, l3 + 10), deltas & 0xffff));
   if (!hasL4) return;
   const co = l4CsumOff(proto);
   if (co < 0) return;
   const at = l4 + co;
   const cur = get16(buf, at);
   if (proto === UDP && cur === 0) return; // IPv4 UDP without checksum stays without
-  if (partial && proto !== ICMP) { put16(buf, at, applyPartialDelta(cur, ft.l4PartialDelta[cd])); return; }
-  let v = applyDelta(cur, ft.l4Delta[cd]);
+  if (partial && proto !== ICMP) { put16(buf, at, applyPartialDelta(cur, ft.partialDelta[cd])); return; }
+  let v = applyDelta(cur, deltas >>> 16);
   if (proto === UDP && v === 0) v = 0xffff;
   put16(buf, at, v);
 }
@@ -65,21 +67,22 @@ export function applyNat6(ft: FlowTable, cd: number, buf: Uint8Array, info: Fram
   const f = ft.natFlags[cd];
   if (f === 0) return;
   const l3 = info.l3Off, l4 = info.l4Off, proto = info.l4Proto;
-  const a = cd * 8, np = ft.natPorts[cd];
+  const dk = ft.dirKey, x = ft.dirKey6, o = (cd ^ 1) * 3, xo = (cd ^ 1) * 6, op = dk[o + 2];
   const hasL4 = !info.isFragment || info.isFirstFragment;
   const isIcmp = proto === ICMPV6;
   if ((f & NAT_SRC) !== 0) {
-    for (let w = 0; w < 4; w++) put32(buf, l3 + 8 + w * 4, ft.natAddr[a + w]);
+    // New source: the other direction's destination (words 0-2 in dirKey6, word 3 in dirKey).
+    put32(buf, l3 + 8, x[xo + 3]); put32(buf, l3 + 12, x[xo + 4]); put32(buf, l3 + 16, x[xo + 5]); put32(buf, l3 + 20, dk[o + 1]);
     if (hasL4) {
-      if (isIcmp) put16(buf, l4 + 4, np >>> 16);
-      else put16(buf, l4, np >>> 16);
+      if (isIcmp) put16(buf, l4 + 4, op >>> 16);
+      else put16(buf, l4, op & 0xffff);
     }
   }
   if ((f & NAT_DST) !== 0) {
-    for (let w = 0; w < 4; w++) put32(buf, l3 + 24 + w * 4, ft.natAddr[a + 4 + w]);
+    put32(buf, l3 + 24, x[xo]); put32(buf, l3 + 28, x[xo + 1]); put32(buf, l3 + 32, x[xo + 2]); put32(buf, l3 + 36, dk[o]);
     if (hasL4) {
-      if (!isIcmp) put16(buf, l4 + 2, np & 0xffff);
-      else if ((f & NAT_SRC) === 0) put16(buf, l4 + 4, np & 0xffff);
+      if (!isIcmp) put16(buf, l4 + 2, op >>> 16);
+      else if ((f & NAT_SRC) === 0) put16(buf, l4 + 4, op >>> 16);
     }
   }
   if (!hasL4) return;
@@ -87,8 +90,8 @@ export function applyNat6(ft: FlowTable, cd: number, buf: Uint8Array, info: Fram
   if (co < 0) return;
   const at = l4 + co;
   const cur = get16(buf, at);
-  if (partial && proto !== ICMPV6) { put16(buf, at, applyPartialDelta(cur, ft.l4PartialDelta[cd])); return; }
-  let v = applyDelta(cur, ft.l4Delta[cd]);
+  if (partial && proto !== ICMPV6) { put16(buf, at, applyPartialDelta(cur, ft.partialDelta[cd])); return; }
+  let v = applyDelta(cur, ft.csumDelta[cd] >>> 16);
   if (proto === UDP && v === 0) v = 0xffff;
   put16(buf, at, v);
 }
@@ -96,7 +99,8 @@ export function applyNat6(ft: FlowTable, cd: number, buf: Uint8Array, info: Fram
 /**
  * Compute and store the rewrite of direction dir of conn c: from the tuple (oldSrc, oldDst,
  * oldSport, oldDport) — addresses as 4 words (IPv4 in word 3) — to the new values for the
- * fields flagged. proto decides which checksum covers what.
+ * fields flagged. proto decides which checksum covers what. The new values must be the
+ * other direction's key reversed (that is where applyNat reads them).
  */
 export function setRewrite(ft: FlowTable, c: number, dir: number, family: number, proto: number, flags: number,
   oldSrc: Uint32Array, oldDst: Uint32Array, oldSport: number, oldDport: number,
@@ -117,11 +121,8 @@ export function setRewrite(ft: FlowTable, c: number, dir: number, family: number
   const ip = family === 4 ? addr : 0;
   let l4: number;
   if (proto === ICMP) l4 = ports;                  // ICMPv4: no pseudo-header
-  else l4 = foldDelta(addr + ports);               // TCP, UDP, ICMPv6
-  const partial = addr;
-  ft.setNat(c, dir, flags, (flags & NAT_SRC) !== 0 ? newSrc : null, (flags & NAT_SRC) !== 0 ? newSport : 0,
-    (flags & NAT_DST) !== 0 ? newDst : null, (flags & NAT_DST) !== 0 ? newDport : 0, ip, l4, partial);
-  void SCTP;
+  else l4 = foldDelta(addr + ports);               // TCP, UDP, ICMPv6 (SCTP: CRC32c, see l4CsumOff)
+  ft.setNat(c, dir, flags, ip, l4, addr);
 }
 
 function get16(b: Uint8Array, o: number): number {

@@ -657,8 +657,9 @@ export class Forwarder {
     const c = ft.create(now, ConnState.New, gen.version);
     ft.spKey[c] = spKey;
     ft.beKey[c] = beKey;
+    // A reply carries the original tuple after NAT, reversed.
+    ft.addReplyKey(c, nDst, nSrc, icmp ? (nSport << 16) >>> 0 : ((nDport << 16) | nSport) >>> 0);
     setRewrite(ft, c, 0, family, proto, flags, oSrc, oDst, sport, dport, nSrc, nDst, nSport, nDport);
-    ft.addReplyKey(c);
     const rflags = ((flags & NAT_DST) !== 0 ? NAT_SRC : 0) | ((flags & NAT_SRC) !== 0 ? NAT_DST : 0);
     if (icmp) setRewrite(ft, c, 1, family, proto, rflags, nDst, nSrc, nSport, nSport, oDst, oSrc, sport, sport);
     else setRewrite(ft, c, 1, family, proto, rflags, nDst, nSrc, nDport, nSport, oDst, oSrc, dport, sport);
