@@ -48,6 +48,7 @@ import { FilterResult } from '../tables/classifier';
 import type { FilterTable } from '../tables/classifier';
 import { ConnState, FlowTable, FlowTimeouts, NAT_DST, NAT_SRC } from '../flows/flow-table';
 import { applyNat4, applyNat6, setRewrite } from '../flows/nat';
+import { applyJitFlags } from './jit-flags';
 import { ServiceVerdict } from './generation';
 import type { ServiceResultLike } from './generation';
 import { emitTcpReset } from './reject';
@@ -114,6 +115,8 @@ export class Forwarder {
   /** 1 = forwarded frame, 0 = in-place reply (already counted as delivered). */
   private readonly txKind: Uint8Array;
   private readonly txCount: Int32Array;
+  /** Forwarded (not locally answered) frames in each egress queue. */
+  private readonly txFwd: Int32Array;
 
   // Locally generated frames (ARP/ND/ICMP), sent without a vnet header.
   private readonly localSlab: Uint8Array;
@@ -189,6 +192,7 @@ export class Forwarder {
   private icmpRefillAt = 0;
 
   constructor(ports: Port[], gen: Generation, opts: ForwarderOptions = {}) {
+    applyJitFlags(); // before the first batch is optimized
     if (ports.length !== gen.portCount) throw new RangeError(`forwarder: ${ports.length} ports but generation has ${gen.portCount}`);
     this.ports = ports;
     this.gen = gen;
@@ -204,6 +208,7 @@ export class Forwarder {
     this.txLen = ports.map(() => new Uint32Array(cap));
     this.txKind = new Uint8Array(n * cap);
     this.txCount = new Int32Array(n);
+    this.txFwd = new Int32Array(n);
     this.localSlots = opts.localSlots ?? 128;
     this.localSlab = new Uint8Array(this.localSlots * SLOT_SIZE_PLAIN);
     this.localOff = ports.map(() => new Uint32Array(this.localSlots));
@@ -256,9 +261,9 @@ export class Forwarder {
     const n = rx.count;
     this.now = this.clock();
     this.counters.received += n;
-    const slab = rx.slab, offs = rx.offsets, lens = rx.lengths;
-    for (let i = 0; i < n; i++) this.processFrame(p, slab, offs[i], lens[i], port.vnetHdr);
-    this.flush(p, slab, port.vnetHdr);
+    const slab = rx.slab, offs = rx.offsets, lens = rx.lengths, vnet = port.vnetHdr;
+    for (let i = 0; i < n; i++) this.processFrame(p, slab, offs[i], lens[i], vnet);
+    this.flush(p, slab, vnet);
   }
 
   // ---------------------------------------------------------------------------------
@@ -511,12 +516,16 @@ export class Forwarder {
     const sport = icmp ? (buf[info.l4Off + 4] << 8) | buf[info.l4Off + 5] : info.srcPort;
     const dport = icmp ? 0 : info.dstPort;
     const l3 = info.l3Off;
-    if (family === 4) ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport);
-    else ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
-    let cd = ft.lookup(now);
+    let cd: number;
+    if (family === 4) cd = ft.lookup4(info.l4Proto, info.src4, info.dst4, ((sport << 16) | dport) >>> 0, now);
+    else {
+      ft.key6(info.l4Proto, buf, l3 + IPV6_SRC_OFF, l3 + IPV6_DST_OFF, sport, dport);
+      cd = ft.lookup(now);
+    }
     if (cd >= 0) cd = this.reuseCheck(cd, info);
     if (cd >= 0 && ft.gen[cd >> 1] !== this.gen.version) cd = this.revalidate(cd);
     if (cd < 0) {
+      if (family === 4) ft.key4(info.l4Proto, info.src4, info.dst4, sport, dport); // the slow path reads ft.k
       cd = this.newFlow(p, buf, off, info, family, sport, dport);
       if (cd < 0) return false;
     }
@@ -1143,6 +1152,7 @@ export class Forwarder {
   private enqueueForward(q: number, off: number, len: number): void {
     this.lastEgress = q;
     const i = this.txCount[q]++;
+    this.txFwd[q]++;
     this.txOff[q][i] = off; this.txLen[q][i] = len; this.txKind[q * this.cap + i] = 1;
   }
 
@@ -1174,6 +1184,9 @@ export class Forwarder {
     const count = this.txCount[q], c = this.counters, base = q * this.cap;
     this.txCount[q] = 0;
     const sent = this.ports[q].send(slab, this.txOff[q], this.txLen[q], count, vnet);
+    const fwd = this.txFwd[q];
+    this.txFwd[q] = 0;
+    if (sent === count && fwd === count) { c.forwarded += count; return; } // all sent, all forwarded frames
     for (let i = 0; i < count; i++) {
       if (this.txKind[base + i] !== 1) { if (i >= sent) c.generatedDropped++; continue; }
       if (i < sent) c.forwarded++;
