@@ -304,6 +304,9 @@ export function benchNodeConfigHook(doc: NodeConfigDoc): void {
 // ─── Paths ──────────────────────────────────────────────────────────────────────────────────
 
 export type PathName = 'tapflow-full' | 'tapflow-plain' | 'kernel-iptables' | 'kernel-nft' | 'direct';
+/** Extra `tapflow run` arguments for the tapflow paths (--agent-args). */
+let AGENT_EXTRA_ARGS: string[] = [];
+
 const ALL_PATHS: PathName[] = ['tapflow-full', 'tapflow-plain', 'kernel-iptables', 'kernel-nft', 'direct'];
 const LABEL: Record<PathName, string> = {
   'tapflow-full': 'tapflow full pipeline',
@@ -437,7 +440,7 @@ async function bringUp(name: PathName, o: Options): Promise<Bed> {
   const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), `tapflow-bench-clusterip-${name}-`));
   const tb = new Testbed({
     forwarder, pods: 1, ipv6: false, log: o.verbose ? progress : undefined,
-    agentArgs: forwarder === 'tapflow' ? ['--config', cfgDir] : [],
+    agentArgs: forwarder === 'tapflow' ? ['--config', cfgDir, ...AGENT_EXTRA_ARGS] : [],
     nodeConfigHook: benchNodeConfigHook,
     readyTimeoutMs: 30000,
   });
@@ -802,6 +805,7 @@ const USAGE = `usage: node dist/scripts/bench-clusterip.js [--quick] [--seconds 
                                             [--paths ${ALL_PATHS.join(',')}]
                                             [--metrics ${METRICS.map((m) => m.id).join(',')}]
                                             [--budget SECONDS] [--out FILE] [--verbose]
+                                            [--agent-args "--nice=-10"]   (extra tapflow run arguments)
 `;
 
 export function parseArgs(argv: string[]): Options | null {
@@ -833,6 +837,8 @@ export function parseArgs(argv: string[]): Options | null {
       const ms = (argv[++i] ?? '').split(',').filter(Boolean);
       for (const m of ms) if (!METRICS.some((d) => d.id === m)) throw new Error(`--metrics: unknown metric ${m}`);
       o.metrics = ms;
+    } else if (a === '--agent-args') {
+      AGENT_EXTRA_ARGS = (argv[++i] ?? '').split(/\s+/).filter(Boolean);
     } else if (a === '-h' || a === '--help') return null;
     else throw new Error(`unknown argument ${a}`);
   }

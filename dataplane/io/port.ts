@@ -51,7 +51,8 @@ export interface Port {
   readonly counters: PortCounters;
   /**
    * Fill `rx` with up to rx.offsets.length frames that are ready now; never blocks,
-   * never throws for "nothing to read". Returns rx.count.
+   * never throws for "nothing to read". Returns rx.count. A short batch means nothing
+   * more was ready: the forwarder does not ask again until the next wakeup.
    */
   receive(): number;
   /**

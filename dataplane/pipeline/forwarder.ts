@@ -248,9 +248,14 @@ export class Forwarder {
   /** Readiness callback for port p: drain a bounded number of batches. */
   poll(p: number): void {
     const port = this.ports[p];
+    const full = port.rx.offsets.length;
     for (let b = 0; b < this.batchesPerWakeup; b++) {
-      if (port.receive() === 0) break;
+      const n = port.receive();
+      if (n === 0) break;
       this.processBatch(p);
+      // A short batch means the port had nothing more ready (a TAP read hit EAGAIN): asking
+      // again would cost one more read syscall per wakeup for nothing.
+      if (n < full) break;
     }
   }
 
