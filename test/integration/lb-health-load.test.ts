@@ -15,6 +15,10 @@
  * healthy the whole time, so every backend-unhealthy event the agent prints is a false one; the
  * test asserts there are none, and that every probe target was probed during the load (otherwise
  * "no failures" would prove nothing).
+ *
+ * A regression guard, not a reproduction: with the probes on the forwarding thread this load
+ * gave no false transition either here (the loop's lag stays far below the 800 ms timeout of
+ * a 1 s interval). The stall that does time a probe out falsely is in health-checker.test.ts.
  */
 import t from 'tap';
 import * as fs from 'node:fs';
