@@ -31,7 +31,7 @@ export interface AgentOptions extends ForwarderOptions {
   lbStateFile?: string;
   /** Gratuitous ARP / unsolicited NA for each new LB / external IP: `count` times, `intervalMs` apart (default 3 × 1000, keepalived style). */
   announce?: { count?: number; intervalMs?: number };
-  /** Health probes (tapflow.dev/health-probe); tests shorten intervals here. */
+  /** Health probes (tapflow.dev/health-probe); tests shorten intervals here. They run on their own thread unless `worker: false`. */
   healthProbes?: HealthCheckerOptions;
   /** healthCheckNodePort servers; false: none. */
   healthCheckServer?: HealthCheckServerOptions | false;
@@ -39,7 +39,7 @@ export interface AgentOptions extends ForwarderOptions {
   onEvent?: (e: AgentEvent) => void;
 }
 
-export type AgentEvent = HealthChange | HealthCheckServerEvent | { event: 'lb-state-error'; file: string; error: string };
+export type AgentEvent = HealthChange | HealthCheckServerEvent | { event: 'lb-state-error'; file: string; error: string } | { event: 'health-probe-error'; error: string };
 
 export class Agent {
   private timer: NodeJS.Timeout | null = null;
@@ -102,7 +102,13 @@ export class Agent {
     agent.lbFile = opts.lbStateFile ?? null;
     agent.lbSaved = lbState;
     agent.announcer = new Announcer(fwd, opts.announce?.count ?? 3, opts.announce?.intervalMs ?? 1000);
-    agent.health = new HealthChecker({ ...opts.healthProbes, onChange: (e) => { opts.healthProbes?.onChange?.(e); agent.onEvent(e); } });
+    // Probes on their own thread: this one is busy forwarding, and a probe's callbacks queued
+    // behind packet batches would be timed late. Results come back as messages (between batches).
+    agent.health = new HealthChecker({
+      worker: true, ...opts.healthProbes,
+      onChange: (e) => { opts.healthProbes?.onChange?.(e); agent.onEvent(e); },
+      onError: (error) => { opts.healthProbes?.onError?.(error); agent.onEvent({ event: 'health-probe-error', error }); },
+    });
     if (opts.healthCheckServer !== false) {
       const o = opts.healthCheckServer ?? {};
       agent.hcServer = new HealthCheckServer({ ...o, onEvent: (e) => { o.onEvent?.(e); agent.onEvent(e); } });
@@ -222,10 +228,11 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.announcer?.stop();
-    this.health?.stop();
+    const healthStopped = this.health?.stop(); // the probe thread exits meanwhile
     for (const p of this.ports) p.close();
     if (this.admin) await this.admin.close();
     if (this.hcServer) await this.hcServer.close();
+    await healthStopped;
   }
 }
 

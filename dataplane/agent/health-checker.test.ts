@@ -5,9 +5,10 @@
  * holds shared by two probes; update()/stop() release; probeTargets from services + slices;
  * and, through a compiled ServiceTable, new flows skip a backend the checker marked down.
  */
-import t from 'tap';
+import t, { Test } from 'tap';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import { spawn } from 'node:child_process';
 import { validateNodeConfig } from '../../control/model/node-config';
 import { validateService } from '../../control/model/service';
 import type { Service } from '../../control/model/service';
@@ -301,4 +302,144 @@ t.test('through a compiled table: new flows skip a backend the checker marks dow
   t.same([...reach()], ['2'], 'every new flow goes to the healthy backend');
   hc.stop();
   t.same([...reach()].sort(), ['2', '3'], 'back after stop() releases');
+});
+
+// ─── Probes on their own thread (worker: true, as the agent runs them) ───
+
+/** An HTTP server in a child process: it answers while this thread is blocked. */
+async function httpChild(t: Test, host: string): Promise<{ port: number; requests: () => number }> {
+  const child = spawn(process.execPath, ['-e', `
+    const http = require('node:http');
+    const s = http.createServer((req, res) => { console.log('req'); res.end('ok'); });
+    s.listen(0, ${JSON.stringify(host)}, () => console.log('port ' + s.address().port));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  t.ok(await until(() => /port \d+/.test(out), 10000), 'probe server child started');
+  return { port: Number(/port (\d+)/.exec(out)![1]), requests: () => out.split('\n').filter((l) => l === 'req').length };
+}
+
+/** Keep this thread busy (what a saturated forwarding loop looks like to a timer). */
+function busy(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { /* spin */ }
+}
+
+for (const worker of [false, true]) {
+  t.test(`owner thread blocked past the probe timeout (${worker ? 'worker: true' : 'inline'}): ${worker ? 'no false failure' : 'the probe is timed out falsely'}`, async (t) => {
+    // interval 2 s, timeout 1.6 s, threshold 1; this thread spins 2.5 s right after the first probe starts.
+    const srv = await httpChild(t, '127.0.0.11');
+    const tb = table();
+    const k = tb.interner.intern('10.244.0.9:80/TCP');
+    const events: HealthChange[] = [];
+    const hc = new HealthChecker({ worker, msPerSecond: 2000, firstDelayMs: () => 0, onChange: (e) => events.push(e) });
+    t.teardown(() => hc.stop());
+    hc.update([{ id: 'child', address: '127.0.0.11', port: srv.port, protocol: 'http', path: '/healthz', intervalSeconds: 1, unhealthyThreshold: 1, keys: [k], keyNames: ['b'], services: ['default/web'] }], tb);
+    // The probe's timer (delay 0) was scheduled first, so it starts before this spin.
+    await new Promise<void>((r) => setTimeout(() => { busy(2500); r(); }, 0));
+    t.ok(await until(() => hc.status()[0].probes >= 1, 3000), 'the probe ran');
+    await sleep(100);
+    const st = hc.status()[0];
+    t.ok(srv.requests() >= 1, `the server answered (${srv.requests()} requests)`);
+    if (worker) {
+      t.same([st.failures, events], [0, []], 'probe timed on its own thread: healthy');
+      t.ok(tb.isBackendHealthy(k));
+    } else {
+      // (the next probe, overdue after the spin, may already have put it back)
+      t.equal(st.failures, 1, 'inline: one failure');
+      t.match(events[0], { event: 'backend-unhealthy', reason: /timeout after 1600 ms/ }, 'the answer waited behind the spin, the timeout fired first');
+    }
+  });
+}
+
+t.test('worker: down within threshold, back after one success, status mirrored; stop() ends the thread', async (t) => {
+  const b = new Backend('127.0.0.12', 'tcp');
+  await b.start();
+  const tb = table();
+  const k = tb.interner.intern('10.244.0.10:8080/TCP');
+  const events: HealthChange[] = [];
+  const hc = new HealthChecker({ worker: true, msPerSecond: 100, firstDelayMs: () => 0, onChange: (e) => events.push(e) });
+  t.teardown(async () => { await hc.stop(); await b.stop(); });
+  t.equal(hc.probeThreadId, null, 'no thread before there is something to probe');
+  hc.update([], tb);
+  t.equal(hc.probeThreadId, null, 'nor for an empty target set');
+  hc.update([target(b, [k])], tb);
+  t.type(hc.probeThreadId, 'number', 'probe thread started with the first target');
+  t.ok(await until(() => hc.status()[0].probes >= 2, 5000), 'probe counters reach this thread');
+  t.same(events, []);
+  const port = b.port;
+  await b.stop();
+  t.ok(await until(() => !tb.isBackendHealthy(k), 5000), 'marked unhealthy');
+  t.match(events, [{ event: 'backend-unhealthy', target: `127.0.0.12:${port}`, protocol: 'tcp', backends: [`key-${k}`], services: ['default/web'], reason: 'ECONNREFUSED', consecutiveFailures: 2 }]);
+  t.match(hc.status()[0], { healthy: false, lastError: 'ECONNREFUSED' });
+  await b.start();
+  t.ok(await until(() => tb.isBackendHealthy(k), 5000), 'back after one success');
+  t.match(events[1], { event: 'backend-healthy', reason: 'probe succeeded', consecutiveFailures: 0 });
+  t.equal(events.length, 2);
+  const stopping = hc.stop();
+  t.equal(hc.stop(), stopping, 'stop() is idempotent');
+  await stopping;
+  t.equal(hc.probeThreadId, null, 'the thread has exited');
+  const n = b.accepted;
+  await sleep(300);
+  t.equal(b.accepted, n, 'no probe after stop()');
+});
+
+t.test('worker: results for a removed target are ignored; a target re-added starts afresh; holds move between generations', async (t) => {
+  const a = new Backend('127.0.0.13', 'tcp');
+  await a.start();
+  const aPort = a.port;
+  await a.stop(); // refused from the start
+  const tb = table();
+  const k1 = tb.interner.intern('10.244.0.11:80/TCP');
+  const k2 = tb.interner.intern('10.244.0.11:81/TCP');
+  const events: HealthChange[] = [];
+  const hc = new HealthChecker({ worker: true, msPerSecond: 50, firstDelayMs: () => 0, onChange: (e) => events.push(e) });
+  t.teardown(() => hc.stop());
+  const ta: ProbeTarget = { id: 'a', address: a.host, port: aPort, protocol: 'tcp', path: null, intervalSeconds: 1, unhealthyThreshold: 2, keys: [k1], keyNames: ['k1'], services: ['default/web'] };
+  hc.update([ta], tb);
+  t.ok(await until(() => !tb.isBackendHealthy(k1), 5000), 'down');
+  hc.update([{ ...ta, keys: [k1, k2], keyNames: ['k1', 'k2'] }], tb);
+  t.notOk(tb.isBackendHealthy(k2), 'the hold follows a new key at once (this thread decides)');
+  hc.update([], tb);
+  t.ok(tb.isBackendHealthy(k1) && tb.isBackendHealthy(k2), 'released with the target');
+  const nEvents = events.length;
+  await sleep(200); // results the worker sent before it heard of the removal arrive now
+  t.equal(events.length, nEvents, 'no event for the removed target');
+  t.ok(tb.isBackendHealthy(k1), 'and no hold from a stale result');
+  hc.update([ta], tb);
+  t.match(hc.status(), [{ healthy: true, probes: 0, failures: 0 }], 're-added: a new target, healthy until it fails threshold times');
+  t.ok(await until(() => !tb.isBackendHealthy(k1), 5000), 'down again');
+  t.equal(events.filter((e) => e.event === 'backend-unhealthy').length, 2);
+});
+
+t.test('worker: a dead probe thread is restarted and resumes the health this side holds', async (t) => {
+  const good = new Backend('127.0.0.14', 'tcp');
+  await good.start();
+  const bad = new Backend('127.0.0.15', 'tcp');
+  await bad.start();
+  const badPort = bad.port;
+  await bad.stop();
+  const tb = table();
+  const kg = tb.interner.intern('10.244.0.12:80/TCP');
+  const kb = tb.interner.intern('10.244.0.13:80/TCP');
+  const events: HealthChange[] = [];
+  const errors: string[] = [];
+  const hc = new HealthChecker({ worker: true, msPerSecond: 50, firstDelayMs: () => 0, onChange: (e) => events.push(e), onError: (m) => errors.push(m) });
+  t.teardown(async () => { await hc.stop(); await good.stop(); await bad.stop(); });
+  hc.update([target(good, [kg]), { ...target(bad, [kb]), id: 'bad', port: badPort }], tb);
+  t.ok(await until(() => !tb.isBackendHealthy(kb), 5000), 'bad backend down');
+  const first = hc.probeThreadId;
+  // Kill the thread the way a crash would end it.
+  await (hc as unknown as { prober: { worker: import('node:worker_threads').Worker } }).prober.worker.terminate();
+  t.match(errors, [/health probe thread exited/], 'reported');
+  t.ok(await until(() => hc.probeThreadId !== null && hc.probeThreadId !== first, 5000), 'restarted (after 1 s)');
+  const probesBefore = hc.status().find((s) => s.target.startsWith('127.0.0.15'))!.probes;
+  t.ok(await until(() => hc.status().find((s) => s.target.startsWith('127.0.0.15'))!.probes !== probesBefore, 5000), 'probing again');
+  t.notOk(tb.isBackendHealthy(kb), 'the bad backend stayed down across the restart');
+  t.ok(tb.isBackendHealthy(kg));
+  t.same(events.map((e) => e.event), ['backend-unhealthy'], 'no flap: the new thread resumed from the health held here');
+  await bad.start(); // same port
+  t.ok(await until(() => tb.isBackendHealthy(kb), 5000), 'and it recovers as usual');
 });

@@ -11,6 +11,14 @@
  * stack: the agent runs in the node namespace, whose host TAP routes the pod CIDRs through
  * tapflow, so a plain net.connect(podIP, port) reaches the pod.
  *
+ * Two halves:
+ *  - ProbeEngine (plain data in, results out): timers, sockets, timeouts, the threshold rule.
+ *    In the agent it runs on its own thread (health-probe-worker.ts), so a forwarding thread
+ *    busy with packet batches cannot delay a probe's callbacks past its timeout; inline
+ *    otherwise (`worker: false`, the default, used by unit tests).
+ *  - HealthChecker, on the thread that owns the service table: the target set, the health
+ *    marks and the events. Probe results reach it as messages, handled between batches.
+ *
  * Health lives in the KeyInterner shared by every generation NodeCompiler builds, so a new
  * generation starts with the same health; the checker also keeps its own map (backend key →
  * the probes that hold it down) and re-asserts it after every update. A backend key is down
@@ -22,6 +30,8 @@
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Service } from '../../control/model/service';
 import type { EndpointSlice } from '../../control/model/endpoint-slice';
 import { backendKey } from '../tables/service-table';
@@ -120,8 +130,16 @@ export interface HealthCheckerOptions {
   timeoutMs?: (intervalMs: number) => number;
   /** Delay of a new target's first probe (default: spread over min(interval, 1 s) by a hash of the target). */
   firstDelayMs?: (target: ProbeTarget, intervalMs: number) => number;
+  /**
+   * Run the probes (sockets, timers, timeout measurement) on their own worker thread (default
+   * false: on this thread). The agent sets it: its thread is busy forwarding, and a probe
+   * whose callbacks wait behind packet batches would be measured late.
+   */
+  worker?: boolean;
   /** Health transitions. */
   onChange?: (e: HealthChange) => void;
+  /** The probe thread died (it is restarted; health marks stay as they were meanwhile). */
+  onError?: (message: string) => void;
 }
 
 export interface ProbeStatus {
@@ -138,10 +156,41 @@ export interface ProbeStatus {
   services: string[];
 }
 
-interface Live {
-  t: ProbeTarget;
+// ─── The prober: what runs on the probe thread (or inline) ─────────────────────────────────
+
+/**
+ * One target as the prober sees it: plain data (it crosses the thread boundary), every option
+ * already resolved on the owning thread (the option functions cannot cross).
+ */
+export interface ProbeSpec {
+  id: string;
+  /** Incarnation: a target removed and added again is a new one (stale results are ignored by it). */
+  inc: number;
+  address: string;
+  port: number;
+  protocol: 'tcp' | 'http';
+  path: string | null;
   intervalMs: number;
   timeoutMs: number;
+  firstDelayMs: number;
+  unhealthyThreshold: number;
+  /** Health to start from: a restarted probe thread resumes what the owner holds. */
+  healthy: boolean;
+}
+
+/** A target's state after a probe (the owner mirrors it; `healthy` flips decide transitions). */
+export interface ProbeResult {
+  id: string;
+  inc: number;
+  healthy: boolean;
+  consecutive: number;
+  probes: number;
+  failures: number;
+  lastError: string | null;
+}
+
+interface Live {
+  s: ProbeSpec;
   healthy: boolean;
   consecutive: number;
   probes: number;
@@ -153,12 +202,202 @@ interface Live {
   removed: boolean;
 }
 
-export class HealthChecker {
+/**
+ * Probe scheduling and the threshold rule, with no table and no events: it reports every
+ * probe's outcome to `onResult` (`changed` when the target's health flipped). The same class
+ * runs inline and inside health-probe-worker.ts.
+ */
+export class ProbeEngine {
   private readonly live = new Map<string, Live>();
+  private stopped = false;
+
+  constructor(private readonly onResult: (r: ProbeResult, changed: boolean) => void) {}
+
+  /** Replace the target set; targets with the same id and incarnation keep their state. */
+  set(specs: readonly ProbeSpec[]): void {
+    if (this.stopped) return;
+    const want = new Map(specs.map((s) => [s.id, s]));
+    for (const [id, l] of this.live) {
+      const s = want.get(id);
+      if (s !== undefined && s.inc === l.s.inc) continue;
+      this.retire(l);
+      this.live.delete(id);
+    }
+    for (const s of specs) {
+      if (this.live.has(s.id)) continue;
+      const l: Live = { s, healthy: s.healthy, consecutive: 0, probes: 0, failures: 0, lastError: null, timer: null, cancel: null, removed: false };
+      this.live.set(s.id, l);
+      this.schedule(l, s.firstDelayMs);
+    }
+  }
+
+  /** Cancel every timer and in-flight probe. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const l of this.live.values()) this.retire(l);
+    this.live.clear();
+  }
+
+  private schedule(l: Live, delay: number): void {
+    l.timer = setTimeout(() => this.tick(l), Math.max(0, delay));
+    l.timer.unref();
+  }
+
+  private tick(l: Live): void {
+    l.timer = null;
+    if (l.removed || this.stopped) return;
+    // Next tick one interval after this one started (not after the probe ends): detection
+    // time is bounded by interval × threshold whatever the probe latency.
+    this.schedule(l, l.s.intervalMs);
+    if (l.cancel !== null) return; // one in flight per target (cannot happen with timeout < interval)
+    l.probes++;
+    l.cancel = runProbe(l.s, l.s.timeoutMs, (ok, why) => {
+      l.cancel = null;
+      if (l.removed || this.stopped) return;
+      this.result(l, ok, why);
+    });
+  }
+
+  private result(l: Live, ok: boolean, why: string): void {
+    let changed = false;
+    if (ok) {
+      l.consecutive = 0;
+      l.lastError = null;
+      if (!l.healthy) l.healthy = changed = true;
+    } else {
+      l.failures++;
+      l.consecutive++;
+      l.lastError = why;
+      if (l.healthy && l.consecutive >= l.s.unhealthyThreshold) {
+        l.healthy = false;
+        changed = true;
+      }
+    }
+    this.onResult({ id: l.s.id, inc: l.s.inc, healthy: l.healthy, consecutive: l.consecutive, probes: l.probes, failures: l.failures, lastError: l.lastError }, changed);
+  }
+
+  private retire(l: Live): void {
+    l.removed = true;
+    if (l.timer !== null) clearTimeout(l.timer);
+    l.timer = null;
+    l.cancel?.();
+    l.cancel = null;
+  }
+}
+
+/** Where the probes run: an engine on this thread, or the probe worker. */
+interface Prober {
+  set(specs: ProbeSpec[]): void;
+  stop(): Promise<void>;
+  readonly threadId: number | null;
+}
+
+class InlineProber implements Prober {
+  private readonly engine: ProbeEngine;
+  readonly threadId = null;
+  constructor(onResults: (rs: ProbeResult[]) => void) {
+    this.engine = new ProbeEngine((r) => onResults([r]));
+  }
+  set(specs: ProbeSpec[]): void {
+    this.engine.set(specs);
+  }
+  stop(): Promise<void> {
+    this.engine.stop();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The probe worker (health-probe-worker.ts, compiled next to this file in dist/). Messages
+ * from it are handled on this thread's event loop, i.e. between forwarding batches. If the
+ * thread dies it is started again (backoff 1 s doubling to 30 s) with the current targets,
+ * each resuming the health this side holds.
+ */
+class WorkerProber implements Prober {
+  private worker: Worker | null = null;
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private backoffMs = 1000;
+
+  constructor(
+    private readonly onResults: (rs: ProbeResult[]) => void,
+    private readonly onError: (message: string) => void,
+    /** The owner's current view of the targets (health to resume from after a restart). */
+    private readonly current: () => ProbeSpec[],
+  ) {
+    this.spawn();
+  }
+
+  get threadId(): number | null {
+    return this.worker?.threadId ?? null;
+  }
+
+  set(specs: ProbeSpec[]): void {
+    // While a dead thread waits for its restart, the restart sends the set current then.
+    this.worker?.postMessage({ t: 'set', specs });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+    const w = this.worker;
+    this.worker = null;
+    if (w !== null) await w.terminate(); // resolves once the thread has exited
+  }
+
+  private spawn(): void {
+    const w = new Worker(path.join(__dirname, 'health-probe-worker.js'), { workerData: { tapflowHealthProbes: true } });
+    // Never what keeps the process alive: the owner's stop() ends it.
+    w.unref();
+    this.worker = w;
+    let failed = false;
+    const died = (why: string): void => {
+      if (failed || this.stopped || this.worker !== w) return;
+      failed = true;
+      this.worker = null;
+      this.onError(why);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (this.stopped) return;
+        this.spawn();
+        this.set(this.current());
+      }, this.backoffMs);
+      this.restartTimer.unref();
+      this.backoffMs = Math.min(this.backoffMs * 2, 30000);
+    };
+    w.on('message', (m: { t: string; results?: ProbeResult[] }) => {
+      if (m.t !== 'results' || this.worker !== w) return;
+      this.backoffMs = 1000; // it works
+      this.onResults(m.results!);
+    });
+    w.on('error', (e) => died(`health probe thread failed: ${e.message}`));
+    w.on('exit', (code) => died(`health probe thread exited (code ${code})`));
+  }
+}
+
+// ─── The owner: health marks on the service table, events ──────────────────────────────────
+
+interface Tracked {
+  t: ProbeTarget;
+  spec: ProbeSpec;
+  /** As last reported by the prober. */
+  healthy: boolean;
+  consecutive: number;
+  probes: number;
+  failures: number;
+  lastError: string | null;
+}
+
+export class HealthChecker {
+  private readonly tracked = new Map<string, Tracked>();
   /** Backend key id → ids of the targets holding it down. */
   private readonly downBy = new Map<number, Set<string>>();
   private table: HealthTable | null = null;
-  private stopped = false;
+  private stopped: Promise<void> | null = null;
+  private prober: Prober | null = null;
+  private inc = 0;
   private readonly msPerSecond: number;
 
   constructor(private readonly opts: HealthCheckerOptions = {}) {
@@ -167,18 +406,21 @@ export class HealthChecker {
 
   /** Replace the probe set (on every apply) and the table to mark health on. */
   update(targets: readonly ProbeTarget[], table: HealthTable): void {
-    if (this.stopped) return;
+    if (this.stopped !== null) return;
     this.table = table;
     const want = new Map(targets.map((t) => [t.id, t]));
-    for (const [id, l] of this.live) {
+    let changed = false;
+    for (const [id, l] of this.tracked) {
       if (want.has(id)) continue;
-      this.retire(l);
-      this.live.delete(id);
+      if (!l.healthy) for (const k of l.t.keys) this.release(k, id);
+      this.tracked.delete(id);
+      changed = true;
     }
     for (const t of targets) {
-      const l = this.live.get(t.id);
+      const l = this.tracked.get(t.id);
       if (l === undefined) {
-        this.start(t);
+        this.tracked.set(t.id, this.track(t));
+        changed = true;
         continue;
       }
       // Same probe, maybe other backend keys / services: move the hold along.
@@ -191,14 +433,22 @@ export class HealthChecker {
     }
     // Re-assert every hold on the (possibly new) table: the next generation starts with the same health.
     for (const [k, set] of this.downBy) table.setBackendHealthy(k, set.size === 0);
+    // The prober only hears about target changes (most generations change none); started on
+    // the first target, so an agent without probes has no probe thread.
+    if (!changed) return;
+    if (this.prober === null && this.tracked.size === 0) return;
+    this.prober ??= this.opts.worker
+      ? new WorkerProber((rs) => this.results(rs), (m) => this.opts.onError?.(m), () => this.specs())
+      : new InlineProber((rs) => this.results(rs));
+    this.prober.set(this.specs());
   }
 
   status(): ProbeStatus[] {
-    return [...this.live.values()].map((l) => ({
+    return [...this.tracked.values()].map((l) => ({
       target: hostPort(l.t.address, l.t.port),
       protocol: l.t.protocol,
       path: l.t.path,
-      intervalMs: l.intervalMs,
+      intervalMs: l.spec.intervalMs,
       healthy: l.healthy,
       consecutiveFailures: l.consecutive,
       probes: l.probes,
@@ -214,73 +464,61 @@ export class HealthChecker {
     return [...this.downBy.entries()].filter(([, s]) => s.size > 0).map(([k]) => k);
   }
 
-  /** Cancel every timer and in-flight probe; health marks are released (backends healthy). */
-  stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const l of this.live.values()) this.retire(l);
-    this.live.clear();
+  /** The probe worker's threadId while it runs (null: none, or probing inline). */
+  get probeThreadId(): number | null {
+    return this.prober?.threadId ?? null;
+  }
+
+  /**
+   * Cancel every timer and in-flight probe; health marks are released (backends healthy) at
+   * once. The promise resolves when the probe thread has exited.
+   */
+  stop(): Promise<void> {
+    if (this.stopped !== null) return this.stopped;
+    for (const [id, l] of this.tracked) if (!l.healthy) for (const k of l.t.keys) this.release(k, id);
+    this.tracked.clear();
+    this.stopped = this.prober?.stop() ?? Promise.resolve();
+    return this.stopped;
   }
 
   // ─── Internals ───
 
-  private start(t: ProbeTarget): void {
+  private track(t: ProbeTarget): Tracked {
     const intervalMs = Math.max(1, Math.round(t.intervalSeconds * this.msPerSecond));
     const timeoutMs = Math.max(1, Math.min(intervalMs - 1, Math.round(this.opts.timeoutMs?.(intervalMs) ?? Math.min(intervalMs * 0.8, 10000))));
-    const l: Live = { t, intervalMs, timeoutMs, healthy: true, consecutive: 0, probes: 0, failures: 0, lastError: null, timer: null, cancel: null, removed: false };
-    this.live.set(t.id, l);
-    const first = this.opts.firstDelayMs?.(t, intervalMs) ?? spread(t.id, Math.min(intervalMs, 1000));
-    this.schedule(l, first);
+    const firstDelayMs = this.opts.firstDelayMs?.(t, intervalMs) ?? spread(t.id, Math.min(intervalMs, 1000));
+    const spec: ProbeSpec = {
+      id: t.id, inc: ++this.inc, address: t.address, port: t.port, protocol: t.protocol, path: t.path,
+      intervalMs, timeoutMs, firstDelayMs, unhealthyThreshold: t.unhealthyThreshold, healthy: true,
+    };
+    return { t, spec, healthy: true, consecutive: 0, probes: 0, failures: 0, lastError: null };
   }
 
-  private schedule(l: Live, delay: number): void {
-    l.timer = setTimeout(() => this.tick(l), Math.max(0, delay));
-    l.timer.unref();
+  private specs(): ProbeSpec[] {
+    return [...this.tracked.values()].map((l) => ({ ...l.spec, healthy: l.healthy }));
   }
 
-  private tick(l: Live): void {
-    l.timer = null;
-    if (l.removed || this.stopped) return;
-    // Next tick one interval after this one started (not after the probe ends): detection
-    // time is bounded by interval × threshold whatever the probe latency.
-    this.schedule(l, l.intervalMs);
-    if (l.cancel !== null) return; // one in flight per target (cannot happen with timeout < interval)
-    l.probes++;
-    l.cancel = runProbe(l.t, l.timeoutMs, (ok, why) => {
-      l.cancel = null;
-      if (l.removed || this.stopped) return;
-      this.result(l, ok, why);
-    });
-  }
-
-  private result(l: Live, ok: boolean, why: string): void {
-    if (ok) {
-      l.consecutive = 0;
-      l.lastError = null;
-      if (!l.healthy) {
-        l.healthy = true;
-        for (const k of l.t.keys) this.release(k, l.t.id);
+  /** Probe outcomes from the prober: mirror them, and turn health flips into holds and events. */
+  private results(rs: readonly ProbeResult[]): void {
+    if (this.stopped !== null) return;
+    for (const r of rs) {
+      const l = this.tracked.get(r.id);
+      // A result for a target removed (or removed and added again) since it was sent.
+      if (l === undefined || l.spec.inc !== r.inc) continue;
+      l.consecutive = r.consecutive;
+      l.probes = r.probes;
+      l.failures = r.failures;
+      l.lastError = r.lastError;
+      if (r.healthy === l.healthy) continue;
+      l.healthy = r.healthy;
+      if (r.healthy) {
+        for (const k of l.t.keys) this.release(k, r.id);
         this.emit(l, 'backend-healthy', 'probe succeeded');
+      } else {
+        for (const k of l.t.keys) this.hold(k, r.id);
+        this.emit(l, 'backend-unhealthy', r.lastError ?? 'probe failed');
       }
-      return;
     }
-    l.failures++;
-    l.consecutive++;
-    l.lastError = why;
-    if (l.healthy && l.consecutive >= l.t.unhealthyThreshold) {
-      l.healthy = false;
-      for (const k of l.t.keys) this.hold(k, l.t.id);
-      this.emit(l, 'backend-unhealthy', why);
-    }
-  }
-
-  private retire(l: Live): void {
-    l.removed = true;
-    if (l.timer !== null) clearTimeout(l.timer);
-    l.timer = null;
-    l.cancel?.();
-    l.cancel = null;
-    if (!l.healthy) for (const k of l.t.keys) this.release(k, l.t.id);
   }
 
   private hold(k: number, id: string): void {
@@ -303,7 +541,7 @@ export class HealthChecker {
     }
   }
 
-  private emit(l: Live, event: HealthChange['event'], reason: string): void {
+  private emit(l: Tracked, event: HealthChange['event'], reason: string): void {
     this.opts.onChange?.({
       event, target: hostPort(l.t.address, l.t.port), protocol: l.t.protocol, backends: l.t.keyNames.slice(),
       services: l.t.services.slice(), reason, consecutiveFailures: l.consecutive,
