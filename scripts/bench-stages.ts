@@ -45,7 +45,7 @@ import { buildArp, buildFrame } from '../dataplane/wire/build';
 import { setEthDst, setEthSrc } from '../dataplane/wire/ethernet';
 import { decrementTtl } from '../dataplane/wire/ipv4';
 import { applyNat4, setRewrite } from '../dataplane/flows/nat';
-import { ConnState, NAT_DST, NAT_SRC } from '../dataplane/flows/flow-table';
+import { ConnState, FlowTable, NAT_DST, NAT_SRC } from '../dataplane/flows/flow-table';
 import { NeighborState } from '../dataplane/tables/neighbor-table';
 import { FilterResult } from '../dataplane/tables/classifier';
 import { AffinityTable } from '../dataplane/tables/affinity-table';
@@ -96,7 +96,10 @@ function buildNode(kind: string, objects: Record<string, unknown>[]): Node {
   const doc = tb.nodeConfig(1);
   for (const p of doc.spec.ports) p.vnetHdr = false;
   const node = validateNodeConfig(doc);
-  const state = objects.length > 0 ? new DesiredState(loadManifests(JSON.stringify(objects), `bench-stages ${kind}`)) : null;
+  // The loader reads at most 10,000 objects per input: load in chunks, as `apply -f DIR` would.
+  const loaded: ReturnType<typeof loadManifests> = [];
+  for (let i = 0; i < objects.length; i += 5000) loaded.push(...loadManifests(JSON.stringify(objects.slice(i, i + 5000)), `bench-stages ${kind} [${i}..]`));
+  const state = objects.length > 0 ? new DesiredState(loaded) : null;
   const res = new NodeCompiler().compile(node, state, 1);
   if (res.filterIssues.length > 0) throw new Error(`${kind}: filter issues: ${JSON.stringify(res.filterIssues.slice(0, 3))}`);
   const ports = node.spec.ports.map((p) => new MemoryPort({ name: p.name, notify: 'manual', tx: 'sink' }));
@@ -111,6 +114,75 @@ function buildNode(kind: string, objects: Record<string, unknown>[]): Node {
   ports[pod].inject(buildArp({ srcMac: POD_MAC, srcIp: n.podIP, targetIp: tb.pods[0].gateway4 }));
   fwd.poll(pod);
   return n;
+}
+
+const SCALE_SERVICES = 10_000;
+
+/** ClusterIP of extra service i: 10.97.0.1 onward (inside the testbed's 10.96.0.0/12). */
+function extraVip(i: number): string {
+  const n = i + 1;
+  return `10.97.${n >> 8}.${n & 255}`;
+}
+
+/** `count` more ClusterIP services (port 80 → the bench pod's HTTP port), each with its EndpointSlice. */
+function extraServices(podIP: string, count: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `scale-${i}`;
+    out.push({
+      apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: BENCH_NS },
+      spec: { type: 'ClusterIP', clusterIP: extraVip(i), ports: [{ name: 'http', port: 80, targetPort: HTTP_PORT, protocol: 'TCP' }] },
+    }, {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: `${name}-1`, namespace: BENCH_NS, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [podIP], nodeName: 'node-1', conditions: { ready: true } }],
+      ports: [{ name: 'http', port: HTTP_PORT, protocol: 'TCP' }],
+    });
+  }
+  return out;
+}
+
+/**
+ * The flow table at 1M connections (the issue's memory target): typed-array bytes, create +
+ * both keys + both rewrites per connection, and a hit lookup in random order (cache misses:
+ * the table is ~120 MiB). Returns ns per operation.
+ */
+function flowTableAtScale(): { mib: number; bytesPerConnection: number; createNs: number; lookupNs: number } {
+  const N = 1_000_000;
+  const heap0 = process.memoryUsage().arrayBuffers;
+  const ft = new FlowTable(N, { udp: 3_600_000 });
+  const mib = ft.memoryBytes / 2 ** 20;
+  const external = (process.memoryUsage().arrayBuffers - heap0) / 2 ** 20;
+  if (Math.abs(external - mib) > 8) throw new Error(`flow table: ${mib.toFixed(1)} MiB by its arrays, ${external.toFixed(1)} MiB by the process`);
+  const oSrc = new Uint32Array([0, 0, 0xffff, 0]), oDst = new Uint32Array([0, 0, 0xffff, ip4(VIP)]);
+  const nSrc = new Uint32Array([0, 0, 0xffff, ip4('10.0.0.4')]), nDst = new Uint32Array([0, 0, 0xffff, ip4('10.244.1.5')]);
+  const base = ip4('10.1.0.0'), vip = ip4(VIP);
+  const src = (i: number) => (base + (i >>> 14)) >>> 0, sp = (i: number) => 1024 + (i & 0x3fff);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    oSrc[3] = src(i);
+    ft.key4(17, oSrc[3], oDst[3], sp(i), 53);
+    const c = ft.create(0, ConnState.New, 1);
+    const rp = 1024 + (i % 60000);
+    ft.addReplyKey(c, nDst, nSrc, ((5353 << 16) | rp) >>> 0);
+    setRewrite(ft, c, 0, 4, 17, NAT_DST | NAT_SRC, oSrc, oDst, sp(i), 53, nSrc, nDst, rp, 5353);
+    setRewrite(ft, c, 1, 4, 17, NAT_DST | NAT_SRC, nDst, nSrc, 5353, rp, oDst, oSrc, 53, sp(i));
+    nSrc[3] = i % 60000 === 59999 ? nSrc[3] + 1 : nSrc[3]; // next SNAT address after 60k ports
+  }
+  const createNs = ((performance.now() - t0) * 1e6) / N;
+  if (ft.size !== N || ft.evicted !== 0) throw new Error(`flow table: ${ft.size} connections, ${ft.evicted} evicted`);
+  const order = new Uint32Array(N);
+  for (let i = 0; i < N; i++) order[i] = (i * 611953) % N; // a permutation (611953 is prime, N = 2^6·5^6)
+  let hits = 0;
+  const t1 = performance.now();
+  for (let j = 0; j < N; j++) {
+    const i = order[j];
+    if (ft.lookup4(17, src(i), vip, ((sp(i) << 16) | 53) >>> 0, 1) >= 0) hits++;
+  }
+  const lookupNs = ((performance.now() - t1) * 1e6) / N;
+  if (hits !== N) throw new Error(`flow table: ${N - hits} of ${N} lookups missed`);
+  return { mib: +mib.toFixed(1), bytesPerConnection: +ft.bytesPerConnection.toFixed(1), createNs: +createNs.toFixed(1), lookupNs: +lookupNs.toFixed(1) };
 }
 
 /** Frames packed in 64-frame batches into a port's rx slab (64-byte aligned, with headroom), plus a pristine copy. */
@@ -275,6 +347,15 @@ function main(): void {
   progress('whole forwarder, first packets ...');
   add('whole', 'whole forwarder, full pipeline, first packets', whole(full, synFrames, true), 'TCP SYN client → ClusterIP:80, 8,192 new flows per pass: service, masquerade port, classify 1,000 rules + 200 policies, conn create');
   add('whole', 'whole forwarder, plain (service only), first packets', whole(plain, synFrames, true), 'same, no classifier');
+  {
+    // The issue's first-packet target: 10k services and 1,000 rules loaded at once; SYNs spread over all VIPs.
+    progress('compiling: full pipeline + 9,999 more services ...');
+    const scaled = buildNode('full+10k', [...fullPipelineObjects(podProbe).objects, ...extraServices(podProbe, SCALE_SERVICES - 1)]);
+    const vips = Array.from({ length: SCALE_SERVICES - 1 }, (_, i) => extraVip(i));
+    const spread = Array.from({ length: 8192 }, (_, i) => synToVip(gwMac, 20000 + (i % 40000), i % 8 === 0 ? VIP : vips[(i * 7919) % vips.length], 80));
+    add('whole', 'whole forwarder, full pipeline + 10,000 services, first packets', whole(scaled, spread, true),
+      'TCP SYN client → one of 10,000 ClusterIPs:80, 8,192 new flows per pass, 1,000 NSG rules + 200 policies loaded');
+  }
 
   // ── isolated stages, cached flows (full pipeline node, its populated flow table) ──
   const n = full;
@@ -437,6 +518,9 @@ function main(): void {
   // ── summary rows ──
   const get = (stage: string) => rows.find((r) => r.stage === stage)?.ns ?? NaN;
   const cachedSum = rows.filter((r) => r.section === 'cached').reduce((a, r) => a + r.ns, 0);
+  progress('flow table at 1M connections ...');
+  const flows1M = flowTableAtScale();
+  progress(`flow table at 1M connections: ${flows1M.mib} MiB (${flows1M.bytesPerConnection} B each), create ${flows1M.createNs} ns, lookup ${flows1M.lookupNs} ns`);
   const firstSum = rows.filter((r) => r.section === 'first').reduce((a, r) => a + r.ns, 0);
   const wholeCached = get('whole forwarder, full pipeline, cached flows');
   const wholeFirst = get('whole forwarder, full pipeline, first packets');
@@ -448,6 +532,8 @@ function main(): void {
     classifierShareInForwarder: +(wholeFirst - get('whole forwarder, plain (service only), first packets')).toFixed(1),
     mppsCachedFull: +(1e3 / wholeCached).toFixed(2),
     mppsFirstPacketsFull: +(1e3 / wholeFirst).toFixed(3),
+    mppsFirstPackets10kServices: +(1e3 / get('whole forwarder, full pipeline + 10,000 services, first packets')).toFixed(3),
+    flowTable1M: flows1M,
   };
   const table: string[] = [];
   table.push('| stage | ns/packet | what is timed |', '|---|---:|---|');
@@ -464,6 +550,9 @@ function main(): void {
   }
   table.push(`| whole: first packet − cached flow, full pipeline | ${summary.firstPacketSlowPathInForwarder.toFixed(1)} | the slow path as the forwarder runs it |`);
   table.push(`| whole: first packet, full − plain | ${summary.classifierShareInForwarder.toFixed(1)} | what 1,000 NSG rules + 200 policies add per new flow |`);
+  table.push('| **flow table at 1,000,000 connections** (UDP, DNAT + SNAT each) | | |');
+  table.push(`| create (original key, reply key, both rewrites) | ${flows1M.createNs.toFixed(1)} | ${flows1M.mib} MiB of typed arrays, ${flows1M.bytesPerConnection} bytes per connection (target: 1M in ≤ 128 MiB) |`);
+  table.push(`| lookup hit, random order | ${flows1M.lookupNs.toFixed(1)} | lookup4 over all 1M connections in a scattered order: cache misses, unlike the 256 hot flows above |`);
   const out = {
     benchmark: 'bench-stages',
     started: started.toISOString(),

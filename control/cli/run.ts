@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
+import { MAX_FLOW_CAPACITY } from '../../dataplane/flows/flow-table';
 import { parseNodeConfig, NodeConfig } from '../model/node-config';
 import { DesiredState, loadManifestPaths } from '../model/manifests';
 import '../model/kinds';
@@ -31,6 +32,8 @@ Options:
   --batch N            frames per receive batch (default 64)
   --flow-capacity N    connections the flow table holds (default 262144); when full, a new
                        flow evicts one, unestablished connections first (docs/limits.md)
+  --flow-capacity6 N   how many of those may be IPv6 connections (default a quarter); IPv6
+                       keys need 48 more bytes, so their room is sized apart (docs/limits.md)
   --new-flows-per-source N
                        flood protection: new flows per second one source address may open
                        (default 0 = unlimited); beyond it drops count as flow-rate-limited
@@ -164,6 +167,7 @@ export async function runCommand(args: string[]): Promise<number> {
     'metrics-listen': { type: 'string' },
     'drop-privileges': { type: 'string' },
     'flow-capacity': { type: 'string' },
+    'flow-capacity6': { type: 'string' },
     'new-flows-per-source': { type: 'string' },
     'new-flow-burst': { type: 'string' },
     nice: { type: 'string' },
@@ -176,12 +180,14 @@ export async function runCommand(args: string[]): Promise<number> {
   const cfg = readNode();
   const state = configPaths.length > 0 ? loadState(configPaths) : null;
   const batch = values.batch !== undefined ? Number(values.batch) : undefined;
-  const flowCapacity = intOption(values, 'flow-capacity', 1, 1 << 24);
+  const flowCapacity = intOption(values, 'flow-capacity', 1, MAX_FLOW_CAPACITY);
+  const flowCapacity6 = intOption(values, 'flow-capacity6', 0, flowCapacity ?? 262144);
   const newFlowsPerSecondPerSource = intOption(values, 'new-flows-per-source', 0, 1e9);
   const newFlowBurst = intOption(values, 'new-flow-burst', 1, 1e9);
   const nice = intOption(values, 'nice', -20, 19);
   const forwarderOptions = {
     ...(flowCapacity !== undefined ? { flowCapacity } : {}),
+    ...(flowCapacity6 !== undefined ? { flowCapacity6 } : {}),
     ...(newFlowsPerSecondPerSource !== undefined ? { newFlowsPerSecondPerSource } : {}),
     ...(newFlowBurst !== undefined ? { newFlowBurst } : {}),
   };

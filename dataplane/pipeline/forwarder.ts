@@ -72,6 +72,8 @@ export interface ForwarderOptions {
   batchesPerWakeup?: number;
   /** Connections the flow table holds (evicting beyond). */
   flowCapacity?: number;
+  /** How many of them may be IPv6 (default a quarter of flowCapacity; see FlowTable). */
+  flowCapacity6?: number;
   flowTimeouts?: Partial<FlowTimeouts>;
   /**
    * Flood protection: new flows per second one source address may open (0 = unlimited),
@@ -225,7 +227,7 @@ export class Forwarder {
     this.pendVnet = new Uint8Array(this.pendSlots);
     this.pendAddr4 = new Uint32Array(this.pendSlots);
     this.pendAddr6 = new Uint8Array(this.pendSlots * 16);
-    this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts);
+    this.flows = new FlowTable(opts.flowCapacity ?? 262144, opts.flowTimeouts, opts.flowCapacity6);
     this.affinity = opts.affinity ?? new AffinityTable(opts.affinityCapacity ?? 65536);
     this.svcRes = opts.serviceResult ?? new ServiceResult();
     this.nfRate = opts.newFlowsPerSecondPerSource ?? 0;
