@@ -723,7 +723,7 @@ export class Testbed {
       cwd: root,
       stdio: ['ignore', outFd, errFd],
       detached: this.opts.detach,
-      env: { ...process.env, ...this.opts.agentEnv },
+      env: { ...process.env, ...(this.opts.detach ? {} : { TAPFLOW_PARENT_PID: String(process.pid) }), ...this.opts.agentEnv },
     });
     fs.closeSync(outFd);
     fs.closeSync(errFd);

@@ -351,7 +351,7 @@ class DemoController {
     const errFd = fs.openSync(this.logFile, 'w');
     try {
       this.child = spawn(process.execPath, [this.bin, 'serve', '--listen', this.listen, '--data-dir', path.join(this.dir, 'data')], {
-        cwd: this.cwd, stdio: ['ignore', outFd, errFd],
+        cwd: this.cwd, stdio: ['ignore', outFd, errFd], env: { ...process.env, TAPFLOW_PARENT_PID: String(process.pid) },
       });
     } finally {
       fs.closeSync(outFd);

@@ -30,7 +30,22 @@ Prints a running agent's counters: per port rx/tx and drops by reason, and the t
 (received = forwarded + delivered + dropped + pending).
 `;
 
+/**
+ * A long-running child (agent, controller) started by the demo or a test testbed carries
+ * TAPFLOW_PARENT_PID: when that parent is gone (SIGKILLed, so it could not stop us), exit
+ * through the normal SIGTERM path instead of running on as an orphan.
+ */
+function exitWithParent(): void {
+  const want = Number(process.env.TAPFLOW_PARENT_PID);
+  if (!Number.isInteger(want) || want <= 1) return;
+  const t = setInterval(() => {
+    if (process.ppid !== want) { clearInterval(t); process.kill(process.pid, 'SIGTERM'); }
+  }, 1000);
+  t.unref();
+}
+
 export async function main(argv: string[]): Promise<void> {
+  exitWithParent();
   const cmd = argv[0];
   const rest = argv.slice(1);
   let code: number;
