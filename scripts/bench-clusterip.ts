@@ -662,6 +662,41 @@ function one() {
 for (let i = 0; i < Number(conc); i++) { running++; one(); }
 `;
 
+/** Busy and total jiffies of the whole machine (/proc/stat "cpu" line). */
+function machineJiffies(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0); // idle + iowait
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** utime + stime of a process and its threads, in jiffies (0 when unknown). */
+function procJiffies(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch { return 0; }
+}
+
+/**
+ * Run a load and report where the CPU went: cores busy on the whole machine and cores used
+ * by the forwarder process (tapflow's agent; 0 for the kernel paths, whose forwarding runs in
+ * softirq and is in the machine figure). This is what tells a CPU-bound path (both cores
+ * busy: the ratio is the cost per byte) from a latency-bound one.
+ */
+async function withCpu<T>(bed: Bed, load: () => Promise<T>): Promise<{ r: T; busyCores: number; fwdCores: number }> {
+  const pid = bed.tb.node(1).agentPid;
+  const m0 = machineJiffies(), p0 = procJiffies(pid), t0 = Date.now();
+  const r = await load();
+  const m1 = machineJiffies(), p1 = procJiffies(pid), secs = (Date.now() - t0) / 1000;
+  const ncpu = os.cpus().length;
+  const busyCores = m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * ncpu : NaN;
+  const hz = 100; // USER_HZ on Linux
+  return { r, busyCores, fwdCores: (p1 - p0) / hz / secs };
+}
+
 /** One measurement: named values (the first is the headline), errors counted separately. */
 type Sample = Record<string, number>;
 
@@ -678,21 +713,29 @@ const METRICS: MetricDef[] = [
   {
     id: 'tcp1',
     rows: [{ key: 'gbps', label: 'iperf3 TCP 1 stream (Gbit/s)', digits: 2, higher: true, ratio: true, target: 1.0 },
-      { key: 'retransmits', label: 'TCP 1 stream retransmits', digits: 0, higher: false, ratio: false }],
+      { key: 'retransmits', label: 'TCP 1 stream retransmits', digits: 0, higher: false, ratio: false },
+      { key: 'busyCores', label: 'TCP 1 stream: cores busy (machine, of ' + os.cpus().length + ')', digits: 2, higher: false, ratio: false },
+      { key: 'fwdCores', label: 'TCP 1 stream: cores used by the tapflow agent', digits: 2, higher: false, ratio: false },
+      { key: 'coreSecPerGbit', label: 'TCP 1 stream: CPU per throughput (core·s per Gbit)', digits: 3, higher: false, ratio: true }],
     cost: (o) => o.seconds + 2,
     run: async (bed, o) => {
-      const j = await iperf(bed, [], o.seconds);
-      return { gbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
+      const { r: j, busyCores, fwdCores } = await withCpu(bed, () => iperf(bed, [], o.seconds));
+      const gbps = (j.end?.sum_received?.bits_per_second ?? 0) / 1e9;
+      return { gbps, retransmits: j.end?.sum_sent?.retransmits ?? 0, busyCores, fwdCores, coreSecPerGbit: gbps > 0 ? busyCores / gbps : NaN };
     },
   },
   {
     id: 'tcp4',
     rows: [{ key: 'gbps', label: 'iperf3 TCP 4 streams (Gbit/s)', digits: 2, higher: true, ratio: true, target: 1.0 },
-      { key: 'retransmits', label: 'TCP 4 streams retransmits', digits: 0, higher: false, ratio: false }],
+      { key: 'retransmits', label: 'TCP 4 streams retransmits', digits: 0, higher: false, ratio: false },
+      { key: 'busyCores', label: 'TCP 4 streams: cores busy (machine, of ' + os.cpus().length + ')', digits: 2, higher: false, ratio: false },
+      { key: 'fwdCores', label: 'TCP 4 streams: cores used by the tapflow agent', digits: 2, higher: false, ratio: false },
+      { key: 'coreSecPerGbit', label: 'TCP 4 streams: CPU per throughput (core·s per Gbit)', digits: 3, higher: false, ratio: true }],
     cost: (o) => o.seconds + 2,
     run: async (bed, o) => {
-      const j = await iperf(bed, ['-P', '4'], o.seconds);
-      return { gbps: (j.end?.sum_received?.bits_per_second ?? 0) / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
+      const { r: j, busyCores, fwdCores } = await withCpu(bed, () => iperf(bed, ['-P', '4'], o.seconds));
+      const gbps = (j.end?.sum_received?.bits_per_second ?? 0) / 1e9;
+      return { gbps, retransmits: j.end?.sum_sent?.retransmits ?? 0, busyCores, fwdCores, coreSecPerGbit: gbps > 0 ? busyCores / gbps : NaN };
     },
   },
   {
@@ -702,12 +745,14 @@ const METRICS: MetricDef[] = [
       { key: 'podRxKpps', label: 'UDP 64 B reached pod eth0 (kpps)', digits: 1, higher: true, ratio: true },
       { key: 'deliveredKpps', label: 'UDP 64 B delivered to the receiver (kpps)', digits: 1, higher: true, ratio: true, target: 1.0 },
       { key: 'lossPercent', label: 'UDP 64 B loss (%)', digits: 1, higher: false, ratio: false },
+      { key: 'busyCores', label: 'UDP 64 B: cores busy (machine, of ' + os.cpus().length + ')', digits: 2, higher: false, ratio: false },
+      { key: 'fwdCores', label: 'UDP 64 B: cores used by the tapflow agent', digits: 2, higher: false, ratio: false },
     ],
     cost: (o) => o.seconds + 2,
     run: async (bed, o) => {
       const rx0 = await podRxPackets(bed);
       const t0 = Date.now();
-      const j = await iperf(bed, ['-u', '-l', '64', '-b', '10G'], o.seconds);
+      const { r: j, busyCores, fwdCores } = await withCpu(bed, () => iperf(bed, ['-u', '-l', '64', '-b', '10G'], o.seconds));
       const rx1 = await podRxPackets(bed);
       const wall = (Date.now() - t0) / 1000;
       const sent = j.end?.sum_sent ?? j.end?.sum ?? {};
@@ -721,6 +766,7 @@ const METRICS: MetricDef[] = [
         podRxKpps: rx0 !== null && rx1 !== null ? (rx1 - rx0) / Math.min(wall, secs) / 1e3 : NaN,
         deliveredKpps: delivered / secs / 1e3,
         lossPercent: packets ? (100 * (packets - delivered)) / packets : 100,
+        busyCores, fwdCores,
       };
     },
   },
@@ -731,19 +777,21 @@ const METRICS: MetricDef[] = [
       { key: 'p50', label: 'keep-alive latency p50 (ms)', digits: 2, higher: false, ratio: true },
       { key: 'p99', label: 'keep-alive latency p99 (ms)', digits: 2, higher: false, ratio: true },
       { key: 'errors', label: 'keep-alive errors + non-2xx', digits: 0, higher: false, ratio: false },
+      { key: 'busyCores', label: 'keep-alive: cores busy (machine, of ' + os.cpus().length + ')', digits: 2, higher: false, ratio: false },
+      { key: 'fwdCores', label: 'keep-alive: cores used by the tapflow agent', digits: 2, higher: false, ratio: false },
     ],
     cost: (o) => o.seconds + 2,
     run: async (bed, o) => {
       const lib = path.join(findRepoRoot(), 'node_modules', 'autocannon');
-      const r = await bed.tb.exec(bed.tb.client.ns, [process.execPath, '-e', KEEPALIVE_CLIENT, lib, bed.httpUrl, String(o.connections), String(o.seconds)], {
+      const { r, busyCores, fwdCores } = await withCpu(bed, () => bed.tb.exec(bed.tb.client.ns, [process.execPath, '-e', KEEPALIVE_CLIENT, lib, bed.httpUrl, String(o.connections), String(o.seconds)], {
         timeoutMs: (o.seconds + 30) * 1000,
-      });
+      }));
       const line = r.stdout.trim().split('\n').pop() ?? '';
       let j: Json;
       try { j = JSON.parse(line); } catch {
         throw new Error(`autocannon: no JSON (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim().slice(-300)}`);
       }
-      return { rps: j.rps, p50: j.p50, p99: j.p99, errors: j.errors };
+      return { rps: j.rps, p50: j.p50, p99: j.p99, errors: j.errors, busyCores, fwdCores };
     },
   },
   {
