@@ -18,6 +18,8 @@ import { ConflictError, ErrorCode, NotFoundError, TapflowError } from '../model/
 import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject } from '../store/file-store';
 import { AgentHub, AgentHubOptions, SyncCall, refOfKey, wireObject } from './agent-stream';
 import { ServerError } from './errors';
+import { badUtf8Of, withStrictStrings } from './strict-strings';
+import { invalidUtf8Message, utf8Problem } from '../model/utf8';
 import {
   BatchIssue, BatchValidationError, DesiredState, ParsedObject, RequestFieldError, isNamespaced, issuesOf, keyOf,
   parseText, requireKind, resolveKind, storedToParsed,
@@ -354,7 +356,7 @@ export class ControlServer {
         interceptors: opts.token !== undefined ? [bearerInterceptor(opts.token)] : [],
       });
       const svc = services();
-      server.addService(svc.Control.service, controlHandlers(controller));
+      server.addService(withStrictStrings(svc.Control.service), controlHandlers(controller));
       server.addService(svc.AgentSync.service, {
         Sync: (call: SyncCall) => controller.hub.handle(call),
       });
@@ -454,9 +456,30 @@ function flowsFilter(text: string): { limit: number; proto?: string; address?: s
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
+/**
+ * Refuse a request with string fields that were not UTF-8 (strict-strings.ts): a manifest text
+ * names its source, document and the field the bad bytes are in; any other field is named as
+ * the request field (`refs[0].name`).
+ */
+function refuseInvalidUtf8(req: unknown): void {
+  const bad = badUtf8Of(req);
+  if (bad.length === 0) return;
+  const upserts = (req as Partial<PApplyRequest>).upserts;
+  if (upserts === undefined) throw new RequestFieldError(ErrorCode.PARSE_ERROR, bad[0].path, invalidUtf8Message(bad[0].bytes, bad[0].offset));
+  throw new BatchValidationError(bad.map((b): BatchIssue => {
+    const m = /^upserts\[(\d+)\]\.text$/.exec(b.path);
+    const p = m !== null ? utf8Problem(b.bytes) : null;
+    if (m === null || p === null) return { path: b.path, code: ErrorCode.PARSE_ERROR, message: invalidUtf8Message(b.bytes, b.offset) };
+    const i = Number(m[1]);
+    const o = upserts[i];
+    return { source: o.source || `upserts[${i}]`, doc: o.doc + p.doc, path: p.field, code: p.code, message: `${b.path}: ${p.message}`, line: p.line, column: p.column };
+  }));
+}
+
 function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): Unary<Req, Res> {
   return (call, cb) => {
     Promise.resolve()
+      .then(() => refuseInvalidUtf8(call.request))
       .then(() => fn(call.request, call))
       .then((res) => cb(null, res), (err: unknown) => {
         if (!(err instanceof TapflowError)) process.stderr.write(`tapflow controller: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
@@ -476,6 +499,7 @@ function controlHandlers(c: Controller): grpc.UntypedServiceImplementation {
     Delete: unary<PDeleteRequest, PApplyResponse>((req) => c.delete(req)),
     Watch: (call: grpc.ServerWritableStream<PWatchRequest, PWatchEvent>) => {
       try {
+        refuseInvalidUtf8(call.request);
         c.watch(call);
       } catch (err) {
         call.emit('error', toServiceError(err));
