@@ -13,11 +13,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AgentSyncClient } from '../control/server/agent-client';
+import { AgentSyncClient, ConfigUpdate } from '../control/server/agent-client';
+import { NodeDesiredState, applyUpdate } from '../control/server/agent-hook';
 import { ControlServer } from '../control/server/controller';
 import { ControlClient } from '../control/server/control-client';
-import type { Manifest } from '../control/server/model-adapter';
-import { DesiredState } from '../control/model/manifests';
 import { nodeConfigObj, serviceObj, sliceObj, tempDir, wire } from '../control/server/test-support';
 
 const { values } = parseArgs({
@@ -59,10 +58,13 @@ interface BenchAgent {
 function startAgent(address: string, node: string, buildState: boolean): BenchAgent {
   const dir = tempDir('tapflow-bench-agent-');
   const waiters: { version: number; resolve: (t: number) => void }[] = [];
+  const target = new NodeDesiredState(node);
   const client = new AgentSyncClient({
     address, node, stateDir: dir, fsync: FSYNC,
-    onConfig: async (_v: number, manifests: Manifest[]) => {
-      if (buildState) new DesiredState(manifests); // what an agent does first with a config
+    // What the agent's forwarding side does with a push before compiling it: the SNAPSHOT
+    // builds the DesiredState, a DELTA updates it in place (NodeDesiredState, agent-hook.ts).
+    onConfig: async (u: ConfigUpdate) => {
+      if (buildState) applyUpdate(target, u, true, () => undefined);
     },
   });
   client.on('applied', (version: number) => {

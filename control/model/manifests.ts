@@ -473,8 +473,27 @@ class Loader {
   }
 }
 
-/** The path (relative to the document) of the first value nested deeper than MAX_DEPTH, or null. Iterative. */
+/** Is any value nested deeper than `limit` levels? Recursion stops at the limit; allocates nothing. */
+function deeperThan(v: unknown, limit: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (deeperThan(v[i], limit - 1)) return true;
+  } else {
+    for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && deeperThan((v as Obj)[k], limit - 1)) return true;
+  }
+  return false;
+}
+
+/** The path (relative to the document) of the first value nested deeper than MAX_DEPTH, or null. */
 function tooDeep(root: unknown): string | null {
+  // The common case (every object) without building frames; only a deep one pays for the path.
+  if (!deeperThan(root, MAX_DEPTH)) return null;
+  return tooDeepPath(root);
+}
+
+/** The path of the first value nested deeper than MAX_DEPTH, or null. Iterative. */
+function tooDeepPath(root: unknown): string | null {
   interface Frame { v: unknown; depth: number; parent: Frame | null; key: string | number }
   const stack: Frame[] = [{ v: root, depth: 1, parent: null, key: '' }];
   while (stack.length > 0) {
@@ -570,6 +589,11 @@ export class DesiredState {
   get(kind: string, namespace: string, name: string): Manifest | undefined;
   get(kind: string, namespace: string, name: string): Manifest | undefined {
     return this.objects.get(objectKey(kind, namespace, name));
+  }
+
+  /** The object with this key (`Kind/namespace/name`). */
+  getKey(key: string): Manifest | undefined {
+    return this.objects.get(key);
   }
 
   has(kind: string, namespace: string, name: string): boolean {

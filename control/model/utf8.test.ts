@@ -35,7 +35,7 @@ t.test('utf8Problem names the document and the field', async (t) => {
 });
 
 t.test('decodeManifest and loadManifestPaths refuse invalid UTF-8', async (t) => {
-  t.equal(decodeManifest(b('\ufeffkind: x'), 'f.yaml'), 'kind: x', 'the BOM is kept for the loader to strip, as before');
+  t.equal(decodeManifest(b('\ufeffkind: x'), 'f.yaml'), '\ufeffkind: x', 'the BOM is kept for the loader to strip, as before');
   t.throws(() => decodeManifest(b('a: ', [0xff]), 'f.yaml'), ManifestError);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapflow-utf8-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { ConflictError, ErrorCode, NotFoundError, TapflowError } from '../model/errors';
-import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject } from '../store/file-store';
+import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject, rawTextOf } from '../store/file-store';
 import { AgentHub, AgentHubOptions, SyncCall, refOfKey, wireObject } from './agent-stream';
 import { ServerError } from './errors';
 import { badUtf8Of, withStrictStrings } from './strict-strings';
@@ -177,7 +177,7 @@ export class Controller {
     const results: PObjectResult[] = [];
     for (const p of parsed) {
       const cur = this.store.get(p.key);
-      const action = cur === undefined ? 'created' : JSON.stringify(cur.raw) === JSON.stringify(p.raw) && cur.apiVersion === p.apiVersion ? 'unchanged' : 'configured';
+      const action = cur === undefined ? 'created' : rawTextOf(cur) === JSON.stringify(p.raw) && cur.apiVersion === p.apiVersion ? 'unchanged' : 'configured';
       results.push({ key: p.key, action });
     }
     for (const d of deletes) if (this.store.get(d.key) !== undefined) results.push({ key: d.key, action: 'deleted' });
