@@ -8,16 +8,21 @@
  *      until it ACKed (parse + validate every object + onConfig + persist);
  *   3. (1) again with the big state in place (deltas against 20k objects).
  *
- *   node dist/scripts/bench-control.js [--changes 200] [--services 10000] [--endpoints-per-service 10] [--no-fsync]
+ * The agents' onConfig keeps the DesiredState the way the real agent's forwarding side does
+ * (NodeDesiredState: built by a snapshot, updated in place by a delta). With --compile it also
+ * compiles it (NodeCompiler: services, Maglev, filters, routes — what agent.apply does before
+ * the swap), so the numbers are apply → compiled → ACK.
+ *
+ *   node dist/scripts/bench-control.js [--changes 200] [--services 10000] [--endpoints-per-service 10] [--no-fsync] [--compile]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AgentSyncClient } from '../control/server/agent-client';
+import { AgentSyncClient, ConfigUpdate } from '../control/server/agent-client';
+import { NodeDesiredState, applyUpdate } from '../control/server/agent-hook';
+import { NodeCompiler } from '../control/compile/node-compiler';
 import { ControlServer } from '../control/server/controller';
 import { ControlClient } from '../control/server/control-client';
-import type { Manifest } from '../control/server/model-adapter';
-import { DesiredState } from '../control/model/manifests';
 import { nodeConfigObj, serviceObj, sliceObj, tempDir, wire } from '../control/server/test-support';
 
 const { values } = parseArgs({
@@ -26,6 +31,7 @@ const { values } = parseArgs({
     services: { type: 'string', default: '10000' },
     'endpoints-per-service': { type: 'string', default: '10' },
     'no-fsync': { type: 'boolean', default: false },
+    compile: { type: 'boolean', default: false },
     'timeout-s': { type: 'string', default: '600' },
   },
 });
@@ -33,6 +39,7 @@ const CHANGES = Number(values.changes);
 const SERVICES = Number(values.services);
 const EPS = Number(values['endpoints-per-service']);
 const FSYNC = !values['no-fsync'];
+const COMPILE = values.compile === true;
 
 const guard = setTimeout(() => {
   process.stderr.write(`bench-control: timed out after ${values['timeout-s']} s\n`);
@@ -59,10 +66,17 @@ interface BenchAgent {
 function startAgent(address: string, node: string, buildState: boolean): BenchAgent {
   const dir = tempDir('tapflow-bench-agent-');
   const waiters: { version: number; resolve: (t: number) => void }[] = [];
+  const target = new NodeDesiredState(node);
+  const compiler = COMPILE ? new NodeCompiler() : null;
   const client = new AgentSyncClient({
     address, node, stateDir: dir, fsync: FSYNC,
-    onConfig: async (_v: number, manifests: Manifest[]) => {
-      if (buildState) new DesiredState(manifests); // what an agent does first with a config
+    // What the agent's forwarding side does with a push before compiling it: the SNAPSHOT
+    // builds the DesiredState, a DELTA updates it in place (NodeDesiredState, agent-hook.ts).
+    onConfig: async (u: ConfigUpdate) => {
+      if (!buildState) return;
+      applyUpdate(target, u, true, (nc, state) => {
+        if (compiler !== null && nc !== null) compiler.compile(nc, state, u.version);
+      });
     },
   });
   client.on('applied', (version: number) => {
@@ -101,7 +115,7 @@ async function main(): Promise<void> {
   const dir = tempDir('tapflow-bench-');
   const server = await ControlServer.start({ listen: `unix:${path.join(dir, 'c.sock')}`, dataDir: path.join(dir, 'data'), store: { fsync: FSYNC } });
   const cli = new ControlClient({ address: server.address, timeoutMs: 300000 });
-  const results: Record<string, unknown> = { fsync: FSYNC, node: process.version };
+  const results: Record<string, unknown> = { fsync: FSYNC, compile: COMPILE, node: process.version };
   try {
     await cli.apply({ upserts: [wire(nodeConfigObj('node-a')), wire(nodeConfigObj('node-b'))] });
     // 1. latency on a small state

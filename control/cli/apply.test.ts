@@ -20,7 +20,7 @@ interface Run {
   stderr: string;
 }
 
-function tapflow(args: string[], input?: string): Promise<Run> {
+function tapflow(args: string[], input?: string | Buffer): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [BIN, ...args], { timeout: 30000, env: { ...process.env, TAPFLOW_SERVER: '' } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
@@ -161,6 +161,35 @@ t.test('apply / get / delete round trip', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stdout, /Client Version/);
   t.match(r.stderr, /cannot reach the controller|UNAVAILABLE|No connection/i);
+});
+
+t.test('apply -f with invalid UTF-8: file, doc and field named, exit 1, nothing applied', async (t) => {
+  const s = await startTestServer();
+  t.teardown(s.stop);
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const srv = ['--server', s.address];
+  fs.writeFileSync(path.join(dir, 'web.yaml'), WEB);
+  let r = await tapflow(['apply', '-f', path.join(dir, 'web.yaml'), ...srv]);
+  t.equal(r.code, 0, r.stderr);
+  const before = s.server.controller.store.get('Service/default/web');
+  // Doc 1 of the file changes web with a label value that is not UTF-8 (Latin-1 "é").
+  const bytes = Buffer.concat([
+    Buffer.from('apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec: {clusterIP: 10.96.0.60, ports: [{port: 80}]}\n---\n'),
+    Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels:\n    team: caf'), Buffer.from([0xe9]),
+    Buffer.from('\nspec: {clusterIP: 10.96.12.34, ports: [{port: 80}]}\n'),
+  ]);
+  const file = path.join(dir, 'latin1.yaml');
+  fs.writeFileSync(file, bytes);
+  r = await tapflow(['apply', '-f', file, ...srv]);
+  t.equal(r.code, 1, 'exit 1');
+  t.match(r.stderr, /^error: 1 problem; nothing was applied\n  \S+latin1\.yaml doc 1: metadata\.labels\.team \(line 11:14\): invalid UTF-8 at byte \d+ \(0xe9/, r.stderr);
+  r = await tapflow(['apply', '-f', '-', ...srv], bytes);
+  t.equal(r.code, 1, 'from stdin: exit 1');
+  t.match(r.stderr, /<stdin> doc 1: metadata\.labels\.team .*invalid UTF-8/);
+  t.equal(s.server.controller.version, 1, 'nothing applied');
+  t.equal(s.server.controller.store.get('Service/default/web'), before, 'web unchanged');
+  t.equal(s.server.controller.store.get('Service/default/other'), undefined, 'the valid document of that file was not applied either');
 });
 
 t.test('--help, usage errors, serve policy', async (t) => {

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { BatchIssue, BatchValidationError, ParsedObject, issuesOf, parseText } from '../server/model-adapter';
-import { listManifestFiles } from '../model/manifests';
+import { decodeManifest, listManifestFiles } from '../model/manifests';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, clientFromOptions } from '../server/control-client';
 import { CliUsageError, parseCli, readStdin, runCli } from '../server/cli-support';
 import { isObj } from '../model/k8s';
@@ -74,22 +74,22 @@ export async function applyCommand(args: string[]): Promise<number> {
 export async function readManifests(paths: string[], namespace?: string): Promise<ParsedObject[]> {
   const out: ParsedObject[] = [];
   const issues: BatchIssue[] = [];
-  const inputs: { source: string; text: string }[] = [];
+  const inputs: { source: string; bytes: Uint8Array }[] = [];
   let stdinUsed = false;
   const filePaths: string[] = [];
   for (const p of paths) {
     if (p === '-') {
       if (stdinUsed) throw new CliUsageError('"-f -" given twice');
       stdinUsed = true;
-      inputs.push({ source: '<stdin>', text: await readStdin() });
+      inputs.push({ source: '<stdin>', bytes: await readStdin() });
     } else {
       filePaths.push(p);
     }
   }
-  for (const f of listManifestFiles(filePaths)) inputs.push({ source: f, text: fs.readFileSync(f, 'utf8') });
-  for (const { source, text } of inputs) {
+  for (const f of listManifestFiles(filePaths)) inputs.push({ source: f, bytes: fs.readFileSync(f) });
+  for (const { source, bytes } of inputs) {
     try {
-      for (const o of parseText(text, source)) out.push(namespace !== undefined ? withNamespace(o, namespace) : o);
+      for (const o of parseText(decodeManifest(bytes, source), source)) out.push(namespace !== undefined ? withNamespace(o, namespace) : o);
     } catch (err) {
       if (err instanceof BatchValidationError) issues.push(...err.batchIssues);
       else issues.push(...issuesOf(err, { source }));

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { MAX_FLOW_CAPACITY } from '../../dataplane/flows/flow-table';
 import { parseNodeConfig, NodeConfig } from '../model/node-config';
-import { DesiredState, loadManifestPaths } from '../model/manifests';
+import { DesiredState, decodeManifest, loadManifestPaths } from '../model/manifests';
 import '../model/kinds';
 import { formatError, parse, UsageError } from './main';
 import { TapflowError, ValidationError } from '../model/errors';
@@ -176,7 +176,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const file = values['node-config'] as string | undefined;
   if (!file) throw new UsageError(`--node-config is required\n\n${RUN_USAGE}`);
   const configPaths = (values.config as unknown as string[] | undefined) ?? [];
-  const readNode = (): NodeConfig => parseNodeConfig(fs.readFileSync(file, 'utf8'), file);
+  const readNode = (): NodeConfig => parseNodeConfig(decodeManifest(fs.readFileSync(file), file), file);
   const cfg = readNode();
   const state = configPaths.length > 0 ? loadState(configPaths) : null;
   const batch = values.batch !== undefined ? Number(values.batch) : undefined;

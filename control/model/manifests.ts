@@ -22,6 +22,7 @@ import { ErrorCode, Issue, IssueCode, Issues, NotFoundError, ValidationError, fi
 import { NODE_CONFIG_API_VERSION, NODE_CONFIG_KIND, NodeConfig, validateNodeConfig } from './node-config';
 import { Obj, isObj, objectKey } from './k8s';
 import { positionOf } from './checker';
+import { utf8Problem } from './utf8';
 import { SERVICE_API_VERSION, SERVICE_KIND, Service, checkService } from './service';
 import { ENDPOINT_SLICE_API_VERSION, ENDPOINT_SLICE_KIND, EndpointSlice, checkEndpointSlice } from './endpoint-slice';
 import { POD_API_VERSION, POD_KIND, Pod, checkPod } from './pod';
@@ -181,8 +182,19 @@ export function loadManifests(text: string, source?: string, options?: LoadOptio
  */
 export function loadManifestPaths(paths: string[], options?: LoadOptions): Manifest[] {
   const l = new Loader(options ?? {});
-  for (const f of listManifestFiles(paths)) l.addText(fs.readFileSync(f, 'utf8'), f);
+  for (const f of listManifestFiles(paths)) l.addBytes(fs.readFileSync(f), f);
   return l.finish();
+}
+
+/**
+ * Manifest bytes (a file, stdin, a request) → text, strictly: invalid UTF-8 throws a
+ * ManifestError naming the file, document, field, line and byte offset (never U+FFFD).
+ */
+export function decodeManifest(bytes: Uint8Array, file: string | null): string {
+  const l = new Loader({});
+  const text = l.decode(bytes, file);
+  if (text === null) l.finish();
+  return text as string;
 }
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
@@ -291,6 +303,20 @@ class Loader {
     for (const [k, m] of keys) this.byKey.set(k, m);
     this.capped = false;
     return false;
+  }
+
+  /** Strict UTF-8 decoding; an issue and null when the bytes are not UTF-8. */
+  decode(bytes: Uint8Array, file: string | null): string | null {
+    const bad = utf8Problem(bytes);
+    if (bad === null) return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+    const ctx: DocCtx = { file, doc: bad.doc, ydoc: null, lc: null };
+    this.issue(ctx, bad.field, bad.code, bad.message, { line: bad.line, column: bad.column });
+    return null;
+  }
+
+  addBytes(bytes: Uint8Array, file: string | null): void {
+    const text = this.decode(bytes, file);
+    if (text !== null) this.addText(text, file);
   }
 
   addText(input: string, file: string | null): void {
@@ -447,8 +473,27 @@ class Loader {
   }
 }
 
-/** The path (relative to the document) of the first value nested deeper than MAX_DEPTH, or null. Iterative. */
+/** Is any value nested deeper than `limit` levels? Recursion stops at the limit; allocates nothing. */
+function deeperThan(v: unknown, limit: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (deeperThan(v[i], limit - 1)) return true;
+  } else {
+    for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && deeperThan((v as Obj)[k], limit - 1)) return true;
+  }
+  return false;
+}
+
+/** The path (relative to the document) of the first value nested deeper than MAX_DEPTH, or null. */
 function tooDeep(root: unknown): string | null {
+  // The common case (every object) without building frames; only a deep one pays for the path.
+  if (!deeperThan(root, MAX_DEPTH)) return null;
+  return tooDeepPath(root);
+}
+
+/** The path of the first value nested deeper than MAX_DEPTH, or null. Iterative. */
+function tooDeepPath(root: unknown): string | null {
   interface Frame { v: unknown; depth: number; parent: Frame | null; key: string | number }
   const stack: Frame[] = [{ v: root, depth: 1, parent: null, key: '' }];
   while (stack.length > 0) {
@@ -544,6 +589,11 @@ export class DesiredState {
   get(kind: string, namespace: string, name: string): Manifest | undefined;
   get(kind: string, namespace: string, name: string): Manifest | undefined {
     return this.objects.get(objectKey(kind, namespace, name));
+  }
+
+  /** The object with this key (`Kind/namespace/name`). */
+  getKey(key: string): Manifest | undefined {
+    return this.objects.get(key);
   }
 
   has(kind: string, namespace: string, name: string): boolean {

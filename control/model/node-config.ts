@@ -55,16 +55,29 @@ export type CIDR = CIDR4 | CIDR6;
 
 /** Strict dotted quad: four decimal octets 0..255, no leading zeros. Returns the u32, or -1. */
 export function parseIPv4(s: string): number {
-  const parts = s.split('.');
-  if (parts.length !== 4) return -1;
+  // A char loop: called for every endpoint address of every slice an agent loads.
+  if (s.length < 7 || s.length > 15) return -1;
   let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return -1;
-    const n = Number(p);
-    if (n > 255) return -1;
-    v = v * 256 + n;
+  let octets = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e; // a virtual '.' ends the last octet
+    if (c === 0x2e) {
+      if (digits === 0 || n > 255) return -1;
+      v = v * 256 + n;
+      octets++;
+      n = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && n === 0) return -1; // leading zero
+      if (++digits > 3) return -1;
+      n = n * 10 + (c - 0x30);
+    } else {
+      return -1;
+    }
   }
-  return v;
+  return octets === 4 ? v : -1;
 }
 
 /** IPv6 text (RFC 4291 2.2, including "::" and a trailing dotted quad; no zone). 16 bytes, or null. */
@@ -152,7 +165,8 @@ export function parseIP(s: string): IP | null {
     return v6 === null ? null : { family: 6, text: formatIPv6(v6), v6 };
   }
   const v4 = parseIPv4(s);
-  return v4 < 0 ? null : { family: 4, text: formatIPv4(v4), v4 };
+  // A strict dotted quad (no leading zeros) is already its canonical text.
+  return v4 < 0 ? null : { family: 4, text: s, v4 };
 }
 
 type PrefixParse = { ok: true; cidr: CIDR; hostBitsSet: boolean } | { ok: false; reason: string };

@@ -9,11 +9,12 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode, ValidationError } from '../model/errors';
-import { AgentSyncClient, AgentSyncClientOptions } from './agent-client';
+import { AgentSyncClient, AgentSyncClientOptions, ConfigUpdate } from './agent-client';
 import { ControlServer, ControlServerOptions } from './controller';
 import { ControlClient } from './control-client';
 import type { Manifest } from './model-adapter';
 import { RemoteError } from './proto';
+import { FileStore } from '../store/file-store';
 import { nodeConfigObj, serviceObj, sliceObj, tempDir, waitFor, wire } from './test-support';
 
 interface TapLike {
@@ -67,9 +68,9 @@ function agent(t: TapLike, h: Harness, node: string, o: Partial<AgentSyncClientO
   const stateDir = o.stateDir ?? tempDir('tapflow-agent-');
   const a = new AgentSyncClient({
     address: h.listen, node, stateDir, backoff: { initialMs: 20, maxMs: 200 },
-    onConfig: async (version: number, ms: Manifest[]) => {
+    onConfig: async (u: ConfigUpdate) => {
       if (reject.next) throw reject.next;
-      applied.push({ version, keys: ms.map((m) => m.key).sort() });
+      applied.push({ version: u.version, keys: u.manifests().map((m: Manifest) => m.key).sort() });
     },
     ...o,
   });
@@ -233,4 +234,55 @@ t.test('a second stream for the same node replaces the first', async (t) => {
   await A2.a.stop();
   await waitFor(() => h.server.controller.hub.statuses()[0].connected === false, 3000, 'disconnect recorded');
   t.equal(h.server.controller.hub.statuses()[0].ackedVersion, 1, 'the record outlives the stream');
+});
+
+t.test('a delta reaches onConfig as the change only; the state dir follows it; older state dirs still load', async (t) => {
+  const h = await harness(t);
+  await h.cli.apply({ upserts: [wire(serviceObj('a', 80, 'default', 1)), wire(serviceObj('b', 80, 'default', 2)), wire(serviceObj('c', 80, 'default', 3))] });
+  const updates: { type: string; upserts: string[]; removes: string[]; all: string[] }[] = [];
+  let reject: Error | null = null;
+  const A = agent(t, h, 'node-a', {
+    onConfig: async (u: ConfigUpdate) => {
+      if (reject) throw reject;
+      updates.push({ type: u.type, upserts: u.upserts.map((m) => m.key).sort(), removes: u.removes, all: u.manifests().map((m) => m.key).sort() });
+    },
+  });
+  A.a.start();
+  await waitFor(() => A.a.appliedVersion === 1);
+  await h.cli.apply({ upserts: [wire(serviceObj('b', 81, 'default', 2))], deletes: [{ kind: 'Service', namespace: 'default', name: 'c' }] });
+  await h.server.controller.hub.waitForAcks(2);
+  t.same(updates, [
+    { type: 'SNAPSHOT', upserts: ['Service/default/a', 'Service/default/b', 'Service/default/c'], removes: [], all: ['Service/default/a', 'Service/default/b', 'Service/default/c'] },
+    { type: 'DELTA', upserts: ['Service/default/b'], removes: ['Service/default/c'], all: ['Service/default/a', 'Service/default/b'] },
+  ]);
+  reject = new ValidationError([{ path: 'spec.ports[0].port', code: ErrorCode.INVALID_FIELD, message: 'no' }]);
+  await h.cli.apply({ upserts: [wire(serviceObj('d', 80, 'default', 4))], deletes: [{ kind: 'Service', namespace: 'default', name: 'a' }] });
+  await h.server.controller.hub.waitForAcks(3);
+  t.equal(A.a.appliedVersion, 2, 'NACKed');
+  t.same(A.a.manifests().map((m) => m.key).sort(), ['Service/default/a', 'Service/default/b'], 'the running map is untouched by the rejected delta');
+  const b81 = A.a.manifests().find((m) => m.name === 'b')!.object as { spec: { ports: { port: number }[] } };
+  t.equal(b81.spec.ports[0].port, 81);
+  await A.a.stop();
+
+  // What is on disk is exactly the running configuration.
+  const again = new AgentSyncClient({ address: h.listen, node: 'node-a', stateDir: A.stateDir, onConfig: async () => undefined });
+  const p = again.loadPersisted();
+  t.equal(p?.version, 2);
+  t.same(p?.manifests.map((m) => m.key).sort(), ['Service/default/a', 'Service/default/b']);
+  t.equal((p?.manifests.find((m) => m.name === 'b')?.object as typeof b81).spec.ports[0].port, 81);
+  await again.stop();
+
+  // A state dir written by an older agent (objects as parsed JSON, not text) loads the same.
+  const old = tempDir('tapflow-agent-old-');
+  t.teardown(() => fs.rmSync(old, { recursive: true, force: true }));
+  const fsStore = FileStore.open(old, { fsync: false });
+  fsStore.commit([
+    { key: 'Service/default/a', kind: 'Service', apiVersion: 'v1', namespace: 'default', name: 'a', raw: serviceObj('a', 80, 'default', 1) },
+    { key: '_tapflow/agent/applied', kind: '_tapflow', apiVersion: '', namespace: 'agent', name: 'applied', raw: { version: 7, storeId: 'x', node: 'node-a' } },
+  ], []);
+  fsStore.close();
+  const legacy = new AgentSyncClient({ address: h.listen, node: 'node-a', stateDir: old, onConfig: async () => undefined });
+  t.same(legacy.loadPersisted()?.manifests.map((m) => m.key), ['Service/default/a'], 'legacy state dir');
+  t.equal(legacy.appliedVersion, 7);
+  await legacy.stop();
 });

@@ -6,6 +6,10 @@
  *                                                        ok ─► persist ─► ACK {version, nonce}
  *                                                     throws ─► NACK {version, nonce, error}
  *
+ * A delta costs O(what changed), not O(objects): `onConfig` gets the change (a ConfigUpdate;
+ * `manifests()` builds the whole list only when asked), the running map is updated in place
+ * once the update is accepted, and only changed objects are persisted.
+ *
  * The running configuration (version + every object) is kept in memory and in `stateDir` (a
  * FileStore: one fsync'd journal record per applied version, atomic, survives kill -9). A
  * NACKed push never replaces it. `loadPersisted()` gives the agent the last applied
@@ -38,7 +42,7 @@ export interface AgentSyncClientOptions {
   /** Where the last applied configuration is kept (created if needed). */
   stateDir: string;
   /** Apply a configuration. Throw (a ValidationError, with field paths) to NACK it. */
-  onConfig: (version: number, manifests: Manifest[]) => Promise<void>;
+  onConfig: (update: ConfigUpdate) => Promise<void>;
   /** Answer a relayed query (trace, flows, stats) with JSON. Absent: UNIMPLEMENTED. */
   onQuery?: (kind: string, json: string) => Promise<string>;
   agentVersion?: string;
@@ -47,6 +51,19 @@ export interface AgentSyncClientOptions {
   /** fsync the state dir's writes (default true). */
   fsync?: boolean;
   log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** One accepted-or-rejected step of the configuration, as onConfig sees it. */
+export interface ConfigUpdate {
+  version: number;
+  /** SNAPSHOT: `upserts` is the whole configuration. DELTA: what changed since the running version. */
+  type: 'SNAPSHOT' | 'DELTA';
+  /** New or changed objects (every object for a SNAPSHOT). */
+  upserts: Manifest[];
+  /** Keys (`Kind/namespace/name`) of objects that are gone (DELTA only). */
+  removes: string[];
+  /** The whole configuration after this update. O(objects): built when called. */
+  manifests(): Manifest[];
 }
 
 export interface PersistedConfig {
@@ -106,6 +123,8 @@ export class AgentSyncClient extends EventEmitter {
   private running = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  /** The last persist failed: the next one rewrites everything that differs. */
+  private persistStale = false;
   private readonly st: Omit<AgentSyncStatus, 'node' | 'appliedVersion' | 'storeId' | 'objects'> = {
     connected: false, lastError: null, lastErrorVersion: 0, reconnects: 0, applies: 0, nacks: 0, lastApplySeconds: 0,
   };
@@ -267,25 +286,30 @@ export class AgentSyncClient extends EventEmitter {
       nack(new TapflowError(`delta from version ${p.base} of store ${p.storeId}, but this agent runs version ${this.version} of store ${this.storeId || '(none)'}`, { code: ServerCode.RESYNC }));
       return;
     }
-    // The next configuration: parse only what is new.
-    const next = p.type === 'SNAPSHOT' ? new Map<string, Entry>() : new Map(this.current);
+    // Parse only what is new; the running map is not touched until the update is accepted.
+    const snapshot = p.type === 'SNAPSHOT';
+    const next = snapshot ? new Map<string, Entry>() : null;
+    const changed = new Map<string, Entry>();
+    const removed = new Set<string>();
     const issues: BatchIssue[] = [];
-    let changed = p.type === 'SNAPSHOT';
     for (const r of p.removes) {
-      if (next.delete(keyOf(r.kind, r.namespace, r.name))) changed = true;
+      const key = keyOf(r.kind, r.namespace, r.name);
+      if (this.current.has(key)) removed.add(key);
     }
     for (const o of p.upserts) {
       const key = keyOf(o.kind, o.namespace, o.name);
+      removed.delete(key);
       const old = this.current.get(key);
       if (old !== undefined && old.obj.text === o.text) {
-        next.set(key, old);
+        next?.set(key, old);
         continue;
       }
-      changed = true;
       try {
         const manifest = manifestOfText(o.text, key);
         if (manifest.key !== key) throw new TapflowError(`the controller sent ${key} but the text is ${manifest.key}`, { code: ErrorCode.INVALID_FIELD, path: 'metadata.name' });
-        next.set(key, { obj: o, manifest });
+        const e = { obj: o, manifest };
+        changed.set(key, e);
+        next?.set(key, e);
       } catch (err) {
         issues.push(...issuesOf(err, { key }));
       }
@@ -294,10 +318,24 @@ export class AgentSyncClient extends EventEmitter {
       nack(new BatchValidationError(issues));
       return;
     }
-    if (changed || p.type === 'SNAPSHOT') {
+    if (next !== null) for (const key of this.current.keys()) if (!next.has(key)) removed.add(key);
+    if (snapshot || changed.size > 0 || removed.size > 0) {
+      const current = this.current;
+      const update: ConfigUpdate = {
+        version: p.version, type: p.type,
+        upserts: snapshot ? [...next!.values()].map((e) => e.manifest) : [...changed.values()].map((e) => e.manifest),
+        removes: snapshot ? [] : [...removed],
+        manifests: () => {
+          if (next !== null) return [...next.values()].map((e) => e.manifest);
+          const out: Manifest[] = [];
+          for (const [k, e] of current) if (!removed.has(k) && !changed.has(k)) out.push(e.manifest);
+          for (const e of changed.values()) out.push(e.manifest);
+          return out;
+        },
+      };
       const t0 = process.hrtime.bigint();
       try {
-        await this.opts.onConfig(p.version, [...next.values()].map((e) => e.manifest));
+        await this.opts.onConfig(update);
       } catch (err) {
         nack(err);
         return;
@@ -305,20 +343,26 @@ export class AgentSyncClient extends EventEmitter {
         this.st.lastApplySeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       }
     }
-    const prev = this.current;
-    this.current = next;
+    if (next !== null) {
+      this.current = next;
+    } else {
+      for (const k of removed) this.current.delete(k);
+      for (const [k, e] of changed) this.current.set(k, e);
+    }
     this.version = p.version;
     this.storeId = p.storeId;
     this.st.applies++;
     if (this.st.lastErrorVersion <= p.version) this.st.lastError = null;
     try {
-      this.persist(prev, next);
+      this.persist(snapshot || this.persistStale ? null : { changed, removed });
+      this.persistStale = false;
     } catch (err) {
-      // The configuration runs; only its copy on disk is stale. Say so; ACK anyway.
+      // The configuration runs; only its copy on disk is stale (the next push rewrites all of it). Say so; ACK anyway.
+      this.persistStale = true;
       this.log('sync-persist-failed', { version: p.version, error: (err as Error).message });
     }
     this.emit('applied', p.version, this.st.lastApplySeconds);
-    this.log('sync-applied', { version: p.version, type: p.type, objects: next.size, seconds: this.st.lastApplySeconds });
+    this.log('sync-applied', { version: p.version, type: p.type, objects: this.current.size, seconds: this.st.lastApplySeconds });
     if (this.call === call) call.write(this.request({ type: 'ACK', version: p.version, nonce: p.nonce }));
   }
 
@@ -354,7 +398,8 @@ export class AgentSyncClient extends EventEmitter {
     const current = new Map<string, Entry>();
     for (const o of this.state.values()) {
       if (o.key === META_KEY) continue;
-      const text = JSON.stringify(o.raw);
+      // Objects are kept as their wire text (older state dirs: as parsed JSON).
+      const text = typeof o.raw === 'string' ? o.raw : JSON.stringify(o.raw);
       try {
         current.set(o.key, { obj: { kind: o.kind, apiVersion: o.apiVersion, namespace: o.namespace, name: o.name, text, source: '', doc: 0, version: 0 }, manifest: manifestOfText(text, o.key) });
       } catch (err) {
@@ -368,14 +413,25 @@ export class AgentSyncClient extends EventEmitter {
     this.storeId = meta.storeId ?? '';
   }
 
-  private persist(prev: Map<string, Entry>, next: Map<string, Entry>): void {
+  /**
+   * Write the running configuration to stateDir as one record: only `delta` (what this update
+   * changed), or with null everything that differs from the store (snapshots, and after a
+   * failed write). Objects are stored as their wire text, never re-parsed.
+   */
+  private persist(delta: { changed: Map<string, Entry>; removed: Set<string> } | null): void {
     const upserts: ObjectInput[] = [];
     const deletes: string[] = [];
-    for (const [key, e] of next) {
-      if (prev.get(key) === e && this.state.get(key) !== undefined) continue;
-      upserts.push({ key, kind: e.obj.kind, apiVersion: e.obj.apiVersion, namespace: e.obj.namespace, name: e.obj.name, raw: JSON.parse(e.obj.text) as unknown });
+    const input = (key: string, e: Entry): ObjectInput => ({ key, kind: e.obj.kind, apiVersion: e.obj.apiVersion, namespace: e.obj.namespace, name: e.obj.name, raw: e.obj.text });
+    if (delta !== null) {
+      for (const [key, e] of delta.changed) upserts.push(input(key, e));
+      for (const key of delta.removed) deletes.push(key);
+    } else {
+      for (const [key, e] of this.current) {
+        if (this.state.get(key)?.raw === e.obj.text) continue;
+        upserts.push(input(key, e));
+      }
+      for (const o of this.state.values()) if (o.key !== META_KEY && !this.current.has(o.key)) deletes.push(o.key);
     }
-    for (const o of this.state.values()) if (o.key !== META_KEY && !next.has(o.key)) deletes.push(o.key);
     upserts.push({ key: META_KEY, kind: '_tapflow', apiVersion: '', namespace: 'agent', name: 'applied', raw: { version: this.version, storeId: this.storeId, node: this.opts.node } });
     this.state.commit(upserts, deletes);
   }

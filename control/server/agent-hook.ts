@@ -18,7 +18,7 @@ import { DesiredState, Manifest } from '../model/manifests';
 import type { NodeConfig } from '../model/node-config';
 import type { StatsSnapshot } from '../../dataplane/agent/stats';
 import { AgentMetrics, MetricsServer } from '../../dataplane/agent/metrics';
-import { AgentSyncClient, AgentSyncClientOptions } from './agent-client';
+import { AgentSyncClient, AgentSyncClientOptions, ConfigUpdate } from './agent-client';
 import type { TlsFiles } from './transport';
 
 /** What the hook needs of the agent (dataplane/agent/agent.ts `Agent` has it). */
@@ -73,20 +73,102 @@ export function splitConfig(manifests: Manifest[], node: string): { nodeConfig: 
   return { nodeConfig, state: new DesiredState(rest) };
 }
 
+/**
+ * The forwarding side of the pushed configuration: this node's NodeConfig and a DesiredState
+ * of everything else. A delta is applied to the DesiredState in place (O(changes), no
+ * rebuild) and rolled back if the agent rejects it, so a NACK leaves exactly the running state.
+ */
+export class NodeDesiredState {
+  private state = new DesiredState();
+  /** This node's NodeConfigs by key (normally one); the last one wins, as in splitConfig. */
+  private nodeConfigs = new Map<string, Manifest>();
+
+  constructor(private readonly node: string) {}
+
+  get desired(): DesiredState {
+    return this.state;
+  }
+
+  /** Objects held, this node's NodeConfig included. */
+  get size(): number {
+    return this.state.size + this.nodeConfigs.size;
+  }
+
+  /** Replace everything with `manifests` if `apply` accepts them; a throw changes nothing. */
+  replace(manifests: Manifest[], apply: (nodeConfig: NodeConfig | null, state: DesiredState) => void): void {
+    const { nodeConfig, state } = splitConfig(manifests, this.node);
+    apply(nodeConfig, state);
+    this.state = state;
+    this.nodeConfigs = new Map(manifests.filter((m) => this.ownNodeConfig(m)).map((m) => [m.key, m]));
+  }
+
+  /** Apply a delta in place; if `apply` throws, undo it and rethrow. */
+  update(upserts: Manifest[], removes: string[], apply: (nodeConfig: NodeConfig | null, state: DesiredState) => void): void {
+    const undo: (() => void)[] = [];
+    const ncs = new Map(this.nodeConfigs);
+    const put = (m: Manifest) => this.state.upsert(m);
+    const drop = (m: Manifest) => this.state.delete(m.kind, m.namespace, m.name);
+    for (const key of removes) {
+      if (ncs.delete(key)) continue;
+      const old = this.state.getKey(key);
+      if (old === undefined) continue;
+      drop(old);
+      undo.push(() => put(old));
+    }
+    for (const m of upserts) {
+      if (m.kind === 'NodeConfig') {
+        ncs.delete(m.key);
+        if (this.ownNodeConfig(m)) ncs.set(m.key, m);
+        continue;
+      }
+      const old = this.state.getKey(m.key);
+      put(m);
+      undo.push(() => (old !== undefined ? put(old) : drop(m)));
+    }
+    let nodeConfig: NodeConfig | null = null;
+    for (const m of ncs.values()) nodeConfig = m.object as NodeConfig;
+    try {
+      apply(nodeConfig, this.state);
+    } catch (err) {
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+      throw err;
+    }
+    this.nodeConfigs = ncs;
+  }
+
+  private ownNodeConfig(m: Manifest): boolean {
+    return m.kind === 'NodeConfig' && (m.object as NodeConfig).spec.nodeName === this.node;
+  }
+}
+
+/**
+ * Feed ConfigUpdates to a NodeDesiredState. `inSync` is false while the forwarding side does not
+ * hold what the client calls its running configuration (the persisted one was rejected at
+ * start); a delta then goes in as the whole configuration.
+ */
+export function applyUpdate(target: NodeDesiredState, u: ConfigUpdate, inSync: boolean, apply: (nodeConfig: NodeConfig | null, state: DesiredState) => void): void {
+  if (u.type === 'SNAPSHOT') target.replace(u.upserts, apply);
+  else if (!inSync) target.replace(u.manifests(), apply);
+  else target.update(u.upserts, u.removes, apply);
+}
+
 export async function attachController(agent: ControlledAgent, opts: ControllerLinkOptions): Promise<ControllerLink> {
   const node = opts.node ?? agent.config.spec.nodeName;
   const log = opts.log ?? (() => undefined);
-  const apply = (version: number, manifests: Manifest[]): void => {
+  const target = new NodeDesiredState(node);
+  let inSync = true;
+  const timed = (fn: () => void): void => {
     const t0 = process.hrtime.bigint();
     let ok = false;
     try {
-      const { nodeConfig, state } = splitConfig(manifests, node);
-      agent.apply(nodeConfig ?? agent.config, state);
+      fn();
       ok = true;
     } finally {
       opts.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, ok);
     }
-    log('applied', { version, objects: manifests.length });
+  };
+  const compile = (nodeConfig: NodeConfig | null, state: DesiredState): void => {
+    agent.apply(nodeConfig ?? agent.config, state);
   };
   const client = new AgentSyncClient({
     address: opts.address, node, stateDir: opts.stateDir,
@@ -94,11 +176,13 @@ export async function attachController(agent: ControlledAgent, opts: ControllerL
     ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
     ...(opts.agentVersion !== undefined ? { agentVersion: opts.agentVersion } : {}),
     log,
-    onConfig: async (version, manifests) => {
+    onConfig: async (u) => {
       try {
-        apply(version, manifests);
+        timed(() => applyUpdate(target, u, inSync, compile));
+        inSync = true;
+        log('applied', { version: u.version, type: u.type, upserts: u.upserts.length, removes: u.removes.length, objects: target.size });
       } catch (err) {
-        log('rejected', { version, error: (err as Error).message });
+        log('rejected', { version: u.version, error: (err as Error).message });
         throw err;
       }
     },
@@ -121,10 +205,11 @@ export async function attachController(agent: ControlledAgent, opts: ControllerL
   const persisted = client.loadPersisted();
   if (persisted !== null) {
     try {
-      apply(persisted.version, persisted.manifests);
+      timed(() => target.replace(persisted.manifests, compile));
       persistedVersion = persisted.version;
       log('persisted-applied', { version: persisted.version, objects: persisted.manifests.length });
     } catch (err) {
+      inSync = false;
       log('persisted-rejected', { version: persisted.version, error: (err as Error).message });
     }
   }

@@ -6,12 +6,14 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ControlledAgent, ControllerLink } from './agent-hook';
-import { splitConfig } from './agent-hook';
+import { NodeDesiredState } from './agent-hook';
 import type { AgentMetrics } from '../../dataplane/agent/metrics';
 import type { LinkWorkerData, WireError } from './agent-link-worker';
 import type { Manifest } from './model-adapter';
 import type { AgentSyncStatus } from './agent-client';
 import { TapflowError, ValidationError } from '../model/errors';
+import type { DesiredState } from '../model/manifests';
+import type { NodeConfig } from '../model/node-config';
 
 export interface ThreadedLinkOptions extends LinkWorkerData {
   metrics?: AgentMetrics;
@@ -37,16 +39,20 @@ export async function attachControllerThreaded(agent: ControlledAgent, opts: Thr
       if (m.t === 'started') { persistedVersion = m.persistedVersion as number; resolve(); }
     });
   });
-  worker.on('message', (m: { t: string; id?: number; version?: number; manifests?: Manifest[]; kind?: string; json?: string; event?: string; fields?: Record<string, unknown>; status?: AgentSyncStatus }) => {
+  const target = new NodeDesiredState(data.node);
+  const compile = (nodeConfig: NodeConfig | null, state: DesiredState): void => {
+    agent.apply(nodeConfig ?? agent.config, state);
+  };
+  worker.on('message', (m: { t: string; id?: number; version?: number; type?: 'SNAPSHOT' | 'DELTA'; upserts?: Manifest[]; removes?: string[]; kind?: string; json?: string; event?: string; fields?: Record<string, unknown>; status?: AgentSyncStatus }) => {
     switch (m.t) {
       case 'config': {
         const t0 = process.hrtime.bigint();
         let ok = false;
         try {
-          const { nodeConfig, state } = splitConfig(m.manifests!, data.node);
-          agent.apply(nodeConfig ?? agent.config, state);
+          if (m.type === 'DELTA') target.update(m.upserts!, m.removes!, compile);
+          else target.replace(m.upserts!, compile);
           ok = true;
-          log('applied', { version: m.version, objects: m.manifests!.length, thread: 'control' });
+          log('applied', { version: m.version, type: m.type, upserts: m.upserts!.length, removes: m.removes!.length, objects: target.size, thread: 'control' });
           worker.postMessage({ t: 'config-result', id: m.id });
         } catch (err) {
           log('rejected', { version: m.version, error: (err as Error).message });

@@ -6,15 +6,16 @@
  * compiles it between batches and answers ok or the error that becomes the NACK.
  *
  * Protocol (parent ⇄ worker):
- *   worker → parent  {t:'config', id, version, manifests}   parent → worker {t:'config-result', id, error?}
+ *   worker → parent  {t:'config', id, version, type, upserts, removes}   parent → worker {t:'config-result', id, error?}
+ *                    (type SNAPSHOT: upserts is everything; DELTA: only what changed, so a push
+ *                    to a big state clones O(changes) across the thread boundary)
  *   worker → parent  {t:'query', id, kind, json}             parent → worker {t:'query-result', id, json?, error?}
  *   worker → parent  {t:'log', event, fields} | {t:'status', status} | {t:'started', persistedVersion}
  *   parent → worker  {t:'stop'}                               worker → parent {t:'stopped'}
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import '../model/kinds';
-import { AgentSyncClient } from './agent-client';
-import type { Manifest } from './model-adapter';
+import { AgentSyncClient, ConfigUpdate } from './agent-client';
 import { TapflowError, ValidationError } from '../model/errors';
 import type { Issue } from '../model/errors';
 
@@ -65,19 +66,29 @@ if (parentPort !== null && workerData && (workerData as { tapflowLink?: boolean 
     ...(data.agentVersion !== undefined ? { agentVersion: data.agentVersion } : {}),
     ...(data.backoff !== undefined ? { backoff: data.backoff } : {}),
     log,
-    onConfig: async (version: number, manifests: Manifest[]) => { await ask({ t: 'config', version, manifests }); },
+    onConfig: async (u: ConfigUpdate) => {
+      // While the forwarding thread does not hold the client's running configuration (the
+      // persisted one was rejected at start), send everything instead of a delta.
+      const full = u.type === 'SNAPSHOT' || !inSync;
+      await ask(full
+        ? { t: 'config', version: u.version, type: 'SNAPSHOT', upserts: u.type === 'SNAPSHOT' ? u.upserts : u.manifests(), removes: [] }
+        : { t: 'config', version: u.version, type: 'DELTA', upserts: u.upserts, removes: u.removes });
+      inSync = true;
+    },
     onQuery: (kind: string, json: string) => ask({ t: 'query', kind, json }),
   });
   // The persisted version first, so the node forwards from it even while the controller is down.
   let persistedVersion = 0;
+  let inSync = true;
   void (async () => {
     const persisted = client.loadPersisted();
     if (persisted !== null) {
       try {
-        await ask({ t: 'config', version: persisted.version, manifests: persisted.manifests, persisted: true });
+        await ask({ t: 'config', version: persisted.version, type: 'SNAPSHOT', upserts: persisted.manifests, removes: [], persisted: true });
         persistedVersion = persisted.version;
         log('persisted-applied', { version: persisted.version, objects: persisted.manifests.length });
       } catch (err) {
+        inSync = false;
         log('persisted-rejected', { version: persisted.version, error: (err as Error).message });
       }
     }

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, TapflowError } from '../model/errors';
+import { rawTextOf } from '../store/file-store';
 import type { CommitResult, FileStore, StoredObject } from '../store/file-store';
 import { ServerCode, ServerError } from './errors';
 import {
@@ -73,16 +74,9 @@ export function relevantTo(o: StoredObject, node: string): boolean {
   return nodeName === node;
 }
 
-const textCache = new WeakMap<StoredObject, string>();
-
-/** The wire form of a stored object (its text cached: stored objects are immutable). */
+/** The wire form of a stored object (its text made once, at commit: rawTextOf). */
 export function wireObject(o: StoredObject): PObject {
-  let text = textCache.get(o);
-  if (text === undefined) {
-    text = JSON.stringify(o.raw);
-    textCache.set(o, text);
-  }
-  return { kind: o.kind, apiVersion: o.apiVersion, namespace: o.namespace, name: o.name, text, source: o.source ?? '', doc: 0, version: o.version };
+  return { kind: o.kind, apiVersion: o.apiVersion, namespace: o.namespace, name: o.name, text: rawTextOf(o), source: o.source ?? '', doc: 0, version: o.version };
 }
 
 /** `Kind/namespace/name` → a ref. Parsed from the right: ARM kinds contain '/', names and namespaces never do. */

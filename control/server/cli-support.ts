@@ -76,12 +76,12 @@ export function formatTable(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('   ').trimEnd()).join('\n') + '\n';
 }
 
-/** Read all of stdin as text. */
-export function readStdin(): Promise<string> {
+/** Read all of stdin as bytes (decode manifests with decodeManifest: strict UTF-8). */
+export function readStdin(): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     process.stdin.on('data', (d: Buffer) => chunks.push(d));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks)));
     process.stdin.on('error', reject);
   });
 }

@@ -228,3 +228,70 @@ t.test('server reflection lists the services and describes them', async (t) => {
   t.ok(fds.length >= 1);
   t.ok(fds.some((b) => Buffer.from(b).toString('latin1').includes('ApplyRequest')), 'descriptor has ApplyRequest');
 });
+
+t.test('request fields: empty or unknown kinds and names, JSON arguments, each INVALID_ARGUMENT with its code and path', async (t) => {
+  const s = await startTestServer();
+  t.teardown(s.stop);
+  const c = new ControlClient({ address: s.address });
+  t.teardown(() => c.close());
+  const v = (await c.apply({ upserts: [wire(serviceObj('web', 80, 'default', 1))] })).version;
+  const expect = async (what: string, p: Promise<unknown>, code: string, fieldPath: string, source?: string) => {
+    const e = await rejected(p);
+    t.equal(e.grpcCode, grpc.status.INVALID_ARGUMENT, `${what}: INVALID_ARGUMENT (${e.message.slice(0, 100)})`);
+    t.equal(e.code, code, `${what}: ${code}`);
+    t.equal(e.path, fieldPath, `${what}: tapflow-field-path ${fieldPath}`);
+    t.match(e.message, fieldPath, `${what}: the message names ${fieldPath}`);
+    if (source !== undefined) t.match(e.issues[0], { source, path: fieldPath, code }, `${what}: the issue names ${source}`);
+    return e;
+  };
+  await expect('Get, empty kind', c.get('', 'web'), 'MISSING_FIELD', 'kind');
+  await expect('Get, empty name', c.get('svc', ''), 'MISSING_FIELD', 'name');
+  await expect('Get, unknown kind', c.get('Deployment', 'web'), 'UNSUPPORTED_KIND', 'kind');
+  await expect('Delete, empty kind', c.delete([{ kind: '', namespace: 'default', name: 'web' }]), 'MISSING_FIELD', 'kind', 'refs[0]');
+  await expect('Delete, second ref without a name', c.delete([{ kind: 'svc', namespace: '', name: 'web' }, { kind: 'svc', namespace: '', name: '' }]), 'MISSING_FIELD', 'name', 'refs[1]');
+  await expect('Delete, unknown kind', c.delete([{ kind: 'Deployment', namespace: '', name: 'web' }], true), 'UNSUPPORTED_KIND', 'kind', 'refs[0]');
+  await expect('Delete, no refs', c.delete([]), 'MISSING_FIELD', 'refs');
+  await expect('List, unknown kind', c.list('Deployment'), 'UNSUPPORTED_KIND', 'kind');
+  await expect('Trace, packetJson not JSON', c.trace('node-a', '{"src":'), 'PARSE_ERROR', 'packetJson');
+  await expect('Trace, packetJson a list', c.trace('node-a', '[1]'), 'INVALID_TYPE', 'packetJson');
+  await expect('Flows, filterJson not JSON', c.flows('node-a', 0, '{not json'), 'PARSE_ERROR', 'filterJson');
+  await expect('Flows, filterJson a string', c.flows('node-a', 0, '"tcp"'), 'INVALID_TYPE', 'filterJson');
+  await expect('Flows, unknown proto', c.flows('node-a', 0, '{"proto":"tpc"}'), 'INVALID_FIELD', 'filterJson.proto');
+  await expect('Flows, unknown filter field', c.flows('node-a', 0, '{"port":80}'), 'UNKNOWN_FIELD', 'filterJson.port');
+  await expect('Flows, no node', c.flows('', 0, '{}'), 'MISSING_FIELD', 'node');
+  // Apply entries: reported per entry, every one, as a batch.
+  const batch = await expect('Apply, bad deletes and an empty text', c.apply({
+    upserts: [{ kind: 'Service', name: 'x', namespace: 'default', text: '' }],
+    deletes: [{ kind: '', namespace: '', name: 'web' }, { kind: 'Nope', namespace: '', name: 'web' }, { kind: 'svc', namespace: '', name: '' }],
+  }), 'VALIDATION_FAILED', 'text');
+  t.same(batch.issues.map((i) => `${i.source} ${i.path} ${i.code}`), ['upserts[0] text MISSING_FIELD', 'deletes[0] kind MISSING_FIELD', 'deletes[1] kind UNSUPPORTED_KIND', 'deletes[2] name MISSING_FIELD']);
+  // A kind alias in the request that matches the text is fine.
+  t.equal((await c.apply({ upserts: [{ ...wire(serviceObj('api', 80, 'default', 2)), kind: 'svc' }] })).version, v + 1, 'Apply with kind "svc" for a Service');
+  const w = c.watch({ kinds: ['svc', ''] }, () => undefined);
+  const we = await w.done.then(() => null, (e: unknown) => e) as RemoteError | null;
+  t.equal(we?.grpcCode, grpc.status.INVALID_ARGUMENT, 'Watch with an empty kind: INVALID_ARGUMENT');
+  t.equal(we?.code, 'MISSING_FIELD');
+  t.equal(we?.path, 'kinds[1]');
+  t.equal((await c.stats()).version, v + 1, 'nothing else changed');
+});
+
+t.test('Flows: the filter reaches the agent as {limit, proto, address}', async (t) => {
+  const s = await startTestServer();
+  t.teardown(s.stop);
+  const c = new ControlClient({ address: s.address });
+  t.teardown(() => c.close());
+  const { AgentSyncClient } = await import('./agent-client');
+  const dir = tempDir('tapflow-agent-');
+  const asked: string[] = [];
+  const a = new AgentSyncClient({
+    address: s.address, node: 'node-a', stateDir: dir, fsync: false,
+    onConfig: async () => undefined,
+    onQuery: async (kind, json) => { asked.push(`${kind} ${json}`); return '{"flows":[]}'; },
+  });
+  a.start();
+  t.teardown(() => a.stop());
+  await waitFor(() => a.status().connected && s.server.controller.hub.statuses().some((x) => x.node === 'node-a' && x.connected));
+  await c.flows('node-a', 5, JSON.stringify({ proto: 'TCP', address: '10.0.0.1' }));
+  await c.flows('node-a', 0, JSON.stringify({ limit: 7 }));
+  t.same(asked, ['flows {"limit":5,"proto":"tcp","address":"10.0.0.1"}', 'flows {"limit":7}']);
+});

@@ -15,12 +15,14 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { ConflictError, ErrorCode, NotFoundError, TapflowError } from '../model/errors';
-import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject } from '../store/file-store';
+import { Change, FileStore, FileStoreOptions, ObjectInput, StoredObject, rawTextOf } from '../store/file-store';
 import { AgentHub, AgentHubOptions, SyncCall, refOfKey, wireObject } from './agent-stream';
 import { ServerError } from './errors';
+import { badUtf8Of, withStrictStrings } from './strict-strings';
+import { invalidUtf8Message, utf8Problem } from '../model/utf8';
 import {
-  BatchIssue, BatchValidationError, DesiredState, ParsedObject, isNamespaced, issuesOf, keyOf,
-  parseText, resolveKind, storedToParsed,
+  BatchIssue, BatchValidationError, DesiredState, ParsedObject, RequestFieldError, isNamespaced, issuesOf, keyOf,
+  parseText, requireKind, resolveKind, storedToParsed,
 } from './model-adapter';
 import {
   PApplyRequest, PApplyResponse, PDeleteRequest, PFlowsRequest, PFlowsResponse, PGetRequest, PGetResponse, PListRequest,
@@ -99,7 +101,7 @@ export class Controller {
   }
 
   /** Validate a batch all together; commit it all or nothing as one version. */
-  apply(req: Pick<PApplyRequest, 'upserts' | 'deletes'> & Partial<PApplyRequest>): PApplyResponse {
+  apply(req: Pick<PApplyRequest, 'upserts' | 'deletes'> & Partial<PApplyRequest>, opts: { deletesField?: string } = {}): PApplyResponse {
     if (req.expectedVersion && req.expectedVersion !== this.store.version) {
       throw new ConflictError(`the desired state is at version ${this.store.version}, not ${req.expectedVersion}; read it again and retry`);
     }
@@ -108,8 +110,13 @@ export class Controller {
     const seen = new Map<string, string>();
     req.upserts.forEach((o, i) => {
       const source = o.source || `upserts[${i}]`;
-      const named = o.kind !== '' && o.name !== '' ? this.resolveRef({ kind: o.kind, namespace: o.namespace, name: o.name }).key : undefined;
+      const kd = o.kind !== '' ? resolveKind(o.kind) : undefined;
+      const named = kd !== undefined && o.name !== '' ? this.resolveRef({ kind: o.kind, namespace: o.namespace, name: o.name }).key : undefined;
       const where = { source, doc: o.doc, ...(named !== undefined ? { key: named } : {}) };
+      if (o.text.trim() === '') {
+        issues.push({ ...where, path: 'text', code: ErrorCode.MISSING_FIELD, message: 'required: the object\'s manifest (JSON or YAML)' });
+        return;
+      }
       let objs: ParsedObject[];
       try {
         objs = parseText(o.text, source, where);
@@ -123,7 +130,7 @@ export class Controller {
       }
       const p = objs[0];
       const kw = { ...where, key: p.key };
-      if (o.kind !== '' && o.kind !== p.kind) issues.push({ ...kw, path: 'kind', code: ErrorCode.INVALID_FIELD, message: `the request names kind "${o.kind}" but the text is a ${p.kind}` });
+      if (o.kind !== '' && (kd?.kind ?? o.kind) !== p.kind) issues.push({ ...kw, path: 'kind', code: ErrorCode.INVALID_FIELD, message: `the request names kind "${o.kind}" but the text is a ${p.kind}` });
       if (o.name !== '' && o.name !== p.name) issues.push({ ...kw, path: 'metadata.name', code: ErrorCode.INVALID_FIELD, message: `the request names "${o.name}" but the text names "${p.name}"` });
       if (o.namespace !== '' && o.namespace !== p.namespace) issues.push({ ...kw, path: 'metadata.namespace', code: ErrorCode.INVALID_FIELD, message: `the request names namespace "${o.namespace}" but the object is in "${p.namespace}"` });
       const dup = seen.get(p.key);
@@ -132,23 +139,34 @@ export class Controller {
       parsed.push(p);
     });
     const deletes: { kind: string; namespace: string; name: string; key: string }[] = [];
+    const notFound = new Set<BatchIssue>();
     req.deletes.forEach((d, i) => {
+      const source = `${opts.deletesField ?? 'deletes'}[${i}]`;
+      try {
+        this.checkRef(d, source);
+      } catch (err) {
+        if (!(err instanceof RequestFieldError)) throw err;
+        issues.push(err.issue);
+        return;
+      }
       const ref = this.resolveRef(d);
-      const where = { source: `deletes[${i}]`, key: ref.key };
+      const where = { source, key: ref.key };
       if (seen.has(ref.key)) {
         issues.push({ ...where, path: '', code: ErrorCode.DUPLICATE_VALUE, message: `${ref.key} is both upserted and deleted in one batch` });
         return;
       }
       seen.set(ref.key, where.source);
       if (this.store.get(ref.key) === undefined && !req.ignoreNotFound) {
-        issues.push({ ...where, path: '', code: ErrorCode.INVALID_FIELD, message: `${ref.key} not found` });
+        const nf: BatchIssue = { ...where, path: '', code: ErrorCode.INVALID_FIELD, message: `${ref.key} not found` };
+        notFound.add(nf);
+        issues.push(nf);
         return;
       }
       deletes.push(ref);
     });
     if (issues.length > 0) {
       // A batch whose only problem is a missing delete target is NOT_FOUND, like kubectl delete.
-      if (issues.every((i) => i.source?.startsWith('deletes[') && / not found$/.test(i.message))) {
+      if (issues.every((i) => notFound.has(i))) {
         throw new NotFoundError(issues.map((i) => i.message).join('; '));
       }
       throw new BatchValidationError(issues);
@@ -159,7 +177,7 @@ export class Controller {
     const results: PObjectResult[] = [];
     for (const p of parsed) {
       const cur = this.store.get(p.key);
-      const action = cur === undefined ? 'created' : JSON.stringify(cur.raw) === JSON.stringify(p.raw) && cur.apiVersion === p.apiVersion ? 'unchanged' : 'configured';
+      const action = cur === undefined ? 'created' : rawTextOf(cur) === JSON.stringify(p.raw) && cur.apiVersion === p.apiVersion ? 'unchanged' : 'configured';
       results.push({ key: p.key, action });
     }
     for (const d of deletes) if (this.store.get(d.key) !== undefined) results.push({ key: d.key, action: 'deleted' });
@@ -193,6 +211,7 @@ export class Controller {
   }
 
   get(req: PGetRequest): PGetResponse {
+    this.checkRef(req);
     const ref = this.resolveRef(req);
     const o = this.store.get(ref.key);
     if (o === undefined) {
@@ -202,7 +221,7 @@ export class Controller {
   }
 
   list(req: PListRequest): PListResponse {
-    const kind = req.kind === '' ? '' : resolveKind(req.kind)?.kind ?? req.kind;
+    const kind = req.kind === '' ? '' : requireKind(req.kind, 'kind').kind;
     return { objects: this.store.list(kind, req.namespace).map(wireObject), version: this.store.version };
   }
 
@@ -220,7 +239,7 @@ export class Controller {
       return;
     }
     const req = call.request;
-    const kinds = req.kinds.length > 0 ? new Set(req.kinds.map((k) => resolveKind(k)?.kind ?? k)) : null;
+    const kinds = req.kinds.length > 0 ? new Set(req.kinds.map((k, i) => requireKind(k, `kinds[${i}]`).kind)) : null;
     const w: Watcher = { call, kinds, namespace: req.namespace };
     const match = (o: { kind: string; namespace: string }) => (w.kinds === null || w.kinds.has(o.kind)) && (w.namespace === '' || o.namespace === w.namespace);
     const v = this.store.version;
@@ -243,6 +262,19 @@ export class Controller {
     this.watchers.clear();
     this.hub.close();
     this.store.close();
+  }
+
+  /** Delete's refs, checked before anything is looked up: the first bad one throws. */
+  delete(req: PDeleteRequest): PApplyResponse {
+    if (req.refs.length === 0) throw new RequestFieldError(ErrorCode.MISSING_FIELD, 'refs', 'required: at least one object to delete');
+    req.refs.forEach((r, i) => this.checkRef(r, `refs[${i}]`));
+    return this.apply({ upserts: [], deletes: req.refs, ignoreNotFound: req.ignoreNotFound }, { deletesField: 'refs' });
+  }
+
+  /** A ref's required fields: kind (known) and name. Throws RequestFieldError. */
+  checkRef(r: PObjectRef, source?: string): void {
+    requireKind(r.kind, 'kind', source);
+    if (r.name === '') throw new RequestFieldError(ErrorCode.MISSING_FIELD, 'name', 'required: the object\'s name', source);
   }
 
   /** A ref with the kind resolved (`svc` → Service) and the namespace defaulted. */
@@ -324,7 +356,7 @@ export class ControlServer {
         interceptors: opts.token !== undefined ? [bearerInterceptor(opts.token)] : [],
       });
       const svc = services();
-      server.addService(svc.Control.service, controlHandlers(controller));
+      server.addService(withStrictStrings(svc.Control.service), controlHandlers(controller));
       server.addService(svc.AgentSync.service, {
         Sync: (call: SyncCall) => controller.hub.handle(call),
       });
@@ -380,11 +412,74 @@ function removeStaleSocket(p: string): void {
   fs.rmSync(p, { force: true });
 }
 
+/** A JSON-object request argument ('' = none): PARSE_ERROR / INVALID_TYPE naming `path`. */
+function jsonObjectArg(text: string, path: string): Record<string, unknown> {
+  if (text === '') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new RequestFieldError(ErrorCode.PARSE_ERROR, path, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new RequestFieldError(ErrorCode.INVALID_TYPE, path, `expected a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}`);
+  }
+  return v as Record<string, unknown>;
+}
+
+const FLOW_PROTOS = ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6'];
+
+/** Flows' filter_json: {limit?, proto?, address?}, checked field by field (the agent would ignore what it does not understand). */
+function flowsFilter(text: string): { limit: number; proto?: string; address?: string } {
+  const f = jsonObjectArg(text, 'filterJson');
+  const out: { limit: number; proto?: string; address?: string } = { limit: 0 };
+  for (const [k, v] of Object.entries(f)) {
+    const path = `filterJson.${k}`;
+    if (v === null || v === undefined) continue;
+    if (k === 'limit') {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new RequestFieldError(ErrorCode.INVALID_TYPE, path, 'expected an integer');
+      if (v < 0) throw new RequestFieldError(ErrorCode.INVALID_FIELD, path, 'must not be negative');
+      out.limit = v;
+    } else if (k === 'proto') {
+      if (typeof v !== 'string') throw new RequestFieldError(ErrorCode.INVALID_TYPE, path, 'expected a string');
+      if (!FLOW_PROTOS.includes(v.toLowerCase())) throw new RequestFieldError(ErrorCode.INVALID_FIELD, path, `unknown protocol ${JSON.stringify(v)}; one of ${FLOW_PROTOS.join(', ')}`);
+      out.proto = v.toLowerCase();
+    } else if (k === 'address') {
+      if (typeof v !== 'string') throw new RequestFieldError(ErrorCode.INVALID_TYPE, path, 'expected a string (an IP address)');
+      out.address = v;
+    } else {
+      throw new RequestFieldError(ErrorCode.UNKNOWN_FIELD, path, 'unknown filter field; known: limit, proto, address');
+    }
+  }
+  return out;
+}
+
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
+
+/**
+ * Refuse a request with string fields that were not UTF-8 (strict-strings.ts): a manifest text
+ * names its source, document and the field the bad bytes are in; any other field is named as
+ * the request field (`refs[0].name`).
+ */
+function refuseInvalidUtf8(req: unknown): void {
+  const bad = badUtf8Of(req);
+  if (bad.length === 0) return;
+  const upserts = (req as Partial<PApplyRequest>).upserts;
+  if (upserts === undefined) throw new RequestFieldError(ErrorCode.PARSE_ERROR, bad[0].path, invalidUtf8Message(bad[0].bytes, bad[0].offset));
+  throw new BatchValidationError(bad.map((b): BatchIssue => {
+    const m = /^upserts\[(\d+)\]\.text$/.exec(b.path);
+    const p = m !== null ? utf8Problem(b.bytes) : null;
+    if (m === null || p === null) return { path: b.path, code: ErrorCode.PARSE_ERROR, message: invalidUtf8Message(b.bytes, b.offset) };
+    const i = Number(m[1]);
+    const o = upserts[i];
+    return { source: o.source || `upserts[${i}]`, doc: o.doc + p.doc, path: p.field, code: p.code, message: `${b.path}: ${p.message}`, line: p.line, column: p.column };
+  }));
+}
 
 function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): Unary<Req, Res> {
   return (call, cb) => {
     Promise.resolve()
+      .then(() => refuseInvalidUtf8(call.request))
       .then(() => fn(call.request, call))
       .then((res) => cb(null, res), (err: unknown) => {
         if (!(err instanceof TapflowError)) process.stderr.write(`tapflow controller: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
@@ -394,27 +489,35 @@ function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) =>
 }
 
 function controlHandlers(c: Controller): grpc.UntypedServiceImplementation {
-  const relay = async (node: string, kind: string, json: string): Promise<string> => {
-    if (!node) throw new TapflowError('node: required (the agent to ask)', { code: ErrorCode.MISSING_FIELD, path: 'node' });
-    return c.hub.query(node, kind, json);
+  const requireNode = (node: string): void => {
+    if (!node) throw new RequestFieldError(ErrorCode.MISSING_FIELD, 'node', 'required (the agent to ask)');
   };
   return {
     Apply: unary<PApplyRequest, PApplyResponse>((req) => c.apply(req)),
     Get: unary<PGetRequest, PGetResponse>((req) => c.get(req)),
     List: unary<PListRequest, PListResponse>((req) => c.list(req)),
-    Delete: unary<PDeleteRequest, PApplyResponse>((req) => c.apply({ upserts: [], deletes: req.refs, ignoreNotFound: req.ignoreNotFound })),
+    Delete: unary<PDeleteRequest, PApplyResponse>((req) => c.delete(req)),
     Watch: (call: grpc.ServerWritableStream<PWatchRequest, PWatchEvent>) => {
       try {
+        refuseInvalidUtf8(call.request);
         c.watch(call);
       } catch (err) {
         call.emit('error', toServiceError(err));
       }
     },
-    Trace: unary<PTraceRequest, PTraceResponse>(async (req) => ({ node: req.node, resultJson: await relay(req.node, 'trace', req.packetJson || '{}') })),
-    Flows: unary<PFlowsRequest, PFlowsResponse>(async (req) => ({
-      node: req.node,
-      flowsJson: await relay(req.node, 'flows', JSON.stringify({ limit: req.limit, filter: req.filterJson ? JSON.parse(req.filterJson) as unknown : null })),
-    })),
+    Trace: unary<PTraceRequest, PTraceResponse>(async (req) => {
+      requireNode(req.node);
+      jsonObjectArg(req.packetJson, 'packetJson');
+      return { node: req.node, resultJson: await c.hub.query(req.node, 'trace', req.packetJson || '{}') };
+    }),
+    Flows: unary<PFlowsRequest, PFlowsResponse>(async (req) => {
+      requireNode(req.node);
+      const f = flowsFilter(req.filterJson);
+      // The agent reads {limit, proto, address} at the top level.
+      const limit = req.limit || f.limit;
+      const q = { ...(limit ? { limit } : {}), ...(f.proto !== undefined ? { proto: f.proto } : {}), ...(f.address !== undefined ? { address: f.address } : {}) };
+      return { node: req.node, flowsJson: await c.hub.query(req.node, 'flows', JSON.stringify(q)) };
+    }),
     Stats: unary<PStatsRequest, PStatsResponse>(async (req) => ({
       ...c.stats(),
       agentStatsJson: req.node ? await c.hub.query(req.node, 'stats', '{}') : '',

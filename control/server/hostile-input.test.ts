@@ -146,10 +146,10 @@ function rawApplyRequest(text: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x0a]), varint(obj.length), obj]);
 }
 
-function rawApply(address: string, body: Buffer): Promise<RemoteError | null> {
+function rawApply(address: string, body: Buffer, method = 'Apply'): Promise<RemoteError | null> {
   const client = new grpc.Client(address.replace(/^unix:/, 'unix:'), grpc.credentials.createInsecure());
   return new Promise((resolve) => {
-    client.makeUnaryRequest('/tapflow.v1.Control/Apply', (b: Buffer) => b, (b: Buffer) => b, body, (err) => {
+    client.makeUnaryRequest(`/tapflow.v1.Control/${method}`, (b: Buffer) => b, (b: Buffer) => b, body, (err) => {
       client.close();
       resolve(err ? new RemoteError(err) : null);
     });
@@ -210,10 +210,16 @@ t.test('controller API: hostile calls', async (t) => {
   t.equal(utf?.path, 'metadata.name', `names metadata.name (${utf?.message.split('\n')[1]?.trim().slice(0, 100)})`);
   const inValue = Buffer.concat([Buffer.from('{"apiVersion":"v1","kind":"Service","metadata":{"name":"utf","annotations":{"a":"'), Buffer.from([0xc3, 0x28, 0xa0, 0xa1]), Buffer.from('"}},"spec":{"ports":[{"port":80}]}}')]);
   const utfValue = await rawApply(s.address, rawApplyRequest(inValue));
-  t.ok(utfValue !== null, 'invalid UTF-8 in an annotation value: refused rather than stored with U+FFFD replacements',
-    { todo: utfValue === null ? 'BUG: grpc-js/protobufjs decode invalid UTF-8 in proto3 strings as U+FFFD; the controller stores the lossy text (issue #7 report)' : false });
-  let expected = v;
-  if (utfValue === null) { await c.delete([{ kind: 'Service', namespace: 'default', name: 'utf' }], true); expected += 2; }
+  t.equal(utfValue?.grpcCode, grpc.status.INVALID_ARGUMENT, 'invalid UTF-8 in an annotation value: INVALID_ARGUMENT, not stored with U+FFFD');
+  t.equal(utfValue?.path, 'metadata.annotations.a', 'names metadata.annotations.a');
+  t.match(utfValue?.issues[0], { source: 'raw.json', code: 'PARSE_ERROR', message: /upserts\[0\]\.text: invalid UTF-8 at byte 81 \(0xc3 0x28/ });
+  const expected = v;
+  // GetRequest{kind: "Service", name: <bytes>}: any string field of any Control request.
+  const getName = Buffer.from([0x66, 0x6f, 0xff]);
+  const utfGet = await rawApply(s.address, Buffer.concat([Buffer.from([0x0a, 7]), Buffer.from('Service'), Buffer.from([0x1a, getName.length]), getName]), 'Get');
+  t.equal(utfGet?.grpcCode, grpc.status.INVALID_ARGUMENT, 'Get with invalid UTF-8 in the name: INVALID_ARGUMENT, not NOT_FOUND');
+  t.equal(utfGet?.path, 'name', 'names the request field');
+  t.equal(utfGet?.code, 'PARSE_ERROR');
   const garbage = await rawApply(s.address, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
   t.equal(garbage?.grpcCode, grpc.status.INTERNAL, `a request that is not protobuf: refused (${garbage?.message.slice(0, 60)})`);
 
@@ -236,24 +242,32 @@ t.test('controller API: hostile calls', async (t) => {
   const noNode = await refusal(c.trace('', '{}')) as RemoteError;
   t.equal(noNode.path, 'node', 'Trace without a node: names node');
   t.equal((await refusal(c.trace('ghost', '{}')) as RemoteError).grpcCode, grpc.status.UNAVAILABLE, 'Trace to an absent agent: UNAVAILABLE');
-  const flows = await refusal(c.flows('', 0, '{not json')) as RemoteError;
-  t.equal(flows.grpcCode, grpc.status.INVALID_ARGUMENT, 'Flows with a filter that is not JSON: INVALID_ARGUMENT',
-    { todo: flows.grpcCode !== grpc.status.INVALID_ARGUMENT ? `BUG: controller.ts Flows JSON.parse(filterJson) throws a SyntaxError → INTERNAL (${flows.grpcCode}) and a stack on stderr` : false });
+  const flows = await refusal(c.flows('node-a', 0, '{not json')) as RemoteError;
+  t.equal(flows.grpcCode, grpc.status.INVALID_ARGUMENT, 'Flows with a filter that is not JSON: INVALID_ARGUMENT');
+  t.equal(flows.path, 'filterJson', 'names filterJson');
   const empty = await refusal(c.get('', '')) as RemoteError;
-  t.ok(empty.path === 'kind' || empty.path === 'name', `Get without kind and name names the missing field (got ${empty.code} "${empty.message.slice(0, 60)}")`,
-    { todo: empty.path === undefined ? 'controller.get answers NOT_FOUND for an empty kind/name instead of MISSING_FIELD' : false });
-  t.equal((await c.list('../../../etc', '../..')).objects.length, 0, 'List with path-like kind/namespace: nothing, no error');
+  t.equal(empty.grpcCode, grpc.status.INVALID_ARGUMENT, 'Get without kind and name: INVALID_ARGUMENT');
+  t.equal(empty.code, 'MISSING_FIELD');
+  t.equal(empty.path, 'kind', 'names kind');
+  const pathKind = await refusal(c.list('../../../etc', '../..')) as RemoteError;
+  t.equal(pathKind.code, 'UNSUPPORTED_KIND', 'List with a path-like kind: UNSUPPORTED_KIND');
+  t.equal(pathKind.path, 'kind');
+  t.equal((await c.list('svc', '../..')).objects.length, 0, 'List with a path-like namespace: nothing, no error');
   t.equal((await refusal(c.get('Service', '../../../../etc/passwd', '..')) as RemoteError).grpcCode, grpc.status.NOT_FOUND, 'Get of a path-like name: NOT_FOUND');
 
-  // Watch streams with hostile arguments end cleanly or stream nothing.
-  const w = c.watch({ kinds: Array.from({ length: 1000 }, (_, i) => `Kind${i}`), namespace: '\u0000', sinceVersion: 2 ** 52 }, () => undefined);
+  // Watch streams with hostile arguments end with an error or stream nothing.
+  const wk = c.watch({ kinds: Array.from({ length: 1000 }, (_, i) => `Kind${i}`) }, () => undefined);
+  const wkErr = await wk.done.then(() => null, (e: unknown) => e) as RemoteError | null;
+  t.equal(wkErr?.code, 'UNSUPPORTED_KIND', 'Watch with 1000 unknown kinds: UNSUPPORTED_KIND');
+  t.equal(wkErr?.path, 'kinds[0]', 'names kinds[0]');
+  const w = c.watch({ kinds: ['svc'], namespace: '\u0000', sinceVersion: 2 ** 52 }, () => undefined);
   await new Promise((r) => setTimeout(r, 100));
   w.call.cancel();
   await w.done;
-  t.pass('Watch with 1000 unknown kinds, a NUL namespace and a huge sinceVersion: served and cancelled');
+  t.pass('Watch with a NUL namespace and a huge sinceVersion: served and cancelled');
 
   const st = await c.stats();
-  t.equal(st.version, expected, `still version ${expected}${expected !== v ? ' (the accepted invalid-UTF-8 object was created and deleted)' : ''}`);
+  t.equal(st.version, expected, `still version ${expected}`);
   t.ok(st.serverVersion.length > 0, 'the server still answers');
 });
 

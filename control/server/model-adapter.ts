@@ -5,7 +5,7 @@
  * the one source of truth and a change of the model's API is a change of this file only.
  */
 import { parseAllDocuments } from 'yaml';
-import { ErrorCode, Issue, Issues, TapflowError, ValidationError } from '../model/errors';
+import { ErrorCode, Issue, IssueCode, Issues, TapflowError, ValidationError } from '../model/errors';
 import { Obj, isObj, objectKey } from '../model/k8s';
 import { DesiredState, Manifest, ManifestError, ManifestIssue, loadManifests, supportedKinds } from '../model/manifests';
 import type { StoredObject } from '../store/file-store';
@@ -52,6 +52,34 @@ function formatBatch(issues: BatchIssue[]): string {
   const n = issues.length;
   const lines = issues.map((i) => `  ${whereOf(i)}${i.path === '' ? '(root)' : i.path}${i.line !== undefined ? ` (line ${i.line}${i.column !== undefined ? `:${i.column}` : ''})` : ''}: ${i.message}`);
   return [`${n} problem${n === 1 ? '' : 's'}; nothing was applied`, ...lines].join('\n');
+}
+
+/**
+ * One problem with a field of an API request itself (not of a manifest): an empty required
+ * field, an unknown kind, a JSON argument that does not parse. Carries the issue's own code
+ * (MISSING_FIELD, UNSUPPORTED_KIND, PARSE_ERROR, ...) so clients branch on it; `source` names
+ * the request entry (`refs[2]`) when the field is inside one.
+ */
+export class RequestFieldError extends TapflowError {
+  override name = 'RequestFieldError';
+  declare path: string;
+  constructor(code: IssueCode, path: string, message: string, readonly source?: string) {
+    super(`${source !== undefined ? `${source}: ` : ''}${path}: ${message}`, { code, path });
+  }
+  get issue(): BatchIssue {
+    return { ...(this.source !== undefined ? { source: this.source } : {}), path: this.path, code: this.code as IssueCode, message: this.message };
+  }
+}
+
+/**
+ * The kind a request names, checked: empty → MISSING_FIELD, unknown → UNSUPPORTED_KIND, both
+ * with `path` (`kind`, `kinds[3]`). Aliases resolve (`svc` → Service).
+ */
+export function requireKind(name: string, path: string, source?: string): KindDesc {
+  if (name === '') throw new RequestFieldError(ErrorCode.MISSING_FIELD, path, 'required: a kind (Service, svc, EndpointSlice, ...; "tapflow get kinds" lists them)', source);
+  const kd = resolveKind(name);
+  if (kd === undefined) throw new RequestFieldError(ErrorCode.UNSUPPORTED_KIND, path, `unknown kind ${JSON.stringify(name)}; known: ${kinds().map((k) => k.kind).join(', ')}`, source);
+  return kd;
 }
 
 export function whereOf(i: { source?: string; doc?: number; key?: string }): string {
@@ -254,6 +282,7 @@ function rawOf(m: Manifest, docs: unknown[]): unknown {
 /** Issues as a one-level list (for gRPC metadata and CLI printing). */
 export function flatIssues(err: unknown): BatchIssue[] {
   if (err instanceof BatchValidationError) return err.batchIssues;
+  if (err instanceof RequestFieldError) return [err.issue];
   if (err instanceof ManifestError) return issuesOf(err, {});
   if (err instanceof ValidationError) return err.issues;
   return [];

@@ -26,6 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 
 /** One object as stored. `key` = `Kind/namespace/name` (namespace "" for cluster-scoped kinds). */
 export interface StoredObject {
@@ -80,6 +81,19 @@ interface JournalRecord {
   t: number;
   up: StoredObject[];
   del: string[];
+}
+
+/** JSON text of each stored object's raw (stored objects are immutable): made once, by the commit's journal write. */
+const rawTexts = new WeakMap<StoredObject, string>();
+
+/** `JSON.stringify(o.raw)`, cached: what the wire and the journal carry. */
+export function rawTextOf(o: StoredObject): string {
+  let t = rawTexts.get(o);
+  if (t === undefined) {
+    t = JSON.stringify(o.raw) ?? 'null';
+    rawTexts.set(o, t);
+  }
+  return t;
 }
 
 const SNAPSHOT = 'snapshot.json';
@@ -187,8 +201,10 @@ export class FileStore {
       if (seen.has(o.key)) throw new StoreError(`${o.key} appears twice in one commit`);
       seen.add(o.key);
       const before = this.objects.get(o.key);
-      if (before !== undefined && sameObject(before, o)) continue;
+      const text = JSON.stringify(o.raw) ?? 'null';
+      if (before !== undefined && before.apiVersion === o.apiVersion && rawTextOf(before) === text) continue;
       const after: StoredObject = { ...o, version };
+      rawTexts.set(after, text);
       up.push(after);
       changes.push({ key: o.key, version, before, after });
     }
@@ -317,16 +333,16 @@ export class FileStore {
   }
 
   private append(rec: JournalRecord): void {
-    const json = JSON.stringify(rec);
-    const body = Buffer.from(json, 'utf8');
-    const line = Buffer.allocUnsafe(9 + body.length + 1);
-    line.write(crc32(body).toString(16).padStart(8, '0'), 0, 'latin1');
-    line[8] = 0x20;
-    body.copy(line, 9);
-    line[line.length - 1] = 0x0a;
+    const body = Buffer.from(recordJson(rec), 'utf8');
+    const head = Buffer.from(`${crc32(body).toString(16).padStart(8, '0')} `, 'latin1');
+    const parts = [head, body, NEWLINE];
+    const size = head.length + body.length + 1;
     try {
+      // The line in one writev, without copying the body into it.
       let written = 0;
-      while (written < line.length) written += fs.writeSync(this.journalFd, line, written, line.length - written);
+      while (written < size) {
+        written += fs.writevSync(this.journalFd, written === 0 ? parts : remaining(parts, written));
+      }
       if (this.doFsync) fs.fsyncSync(this.journalFd);
     } catch (err) {
       // Never leave a partial record behind later ones: cut the journal back to the last good one.
@@ -337,7 +353,7 @@ export class FileStore {
       }
       throw new StoreError(`journal write failed: ${(err as Error).message}`, { cause: err });
     }
-    this.journalBytes += line.length;
+    this.journalBytes += size;
   }
 
   private applyRecord(rec: JournalRecord): void {
@@ -423,8 +439,30 @@ function parseRecord(line: Buffer): JournalRecord | string {
   return rec;
 }
 
-function sameObject(a: StoredObject, b: ObjectInput): boolean {
-  return a.apiVersion === b.apiVersion && JSON.stringify(a.raw) === JSON.stringify(b.raw);
+const NEWLINE = Buffer.from('\n');
+
+/** The buffers of `parts` after the first `skip` bytes (a short writev). */
+function remaining(parts: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of parts) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
+
+/** JSON.stringify(rec), with each object's raw text taken from the cache (rawTextOf) instead of serialized again. */
+function recordJson(rec: JournalRecord): string {
+  const up = rec.up.map((o) => {
+    const { raw: _raw, ...meta } = o;
+    const m = JSON.stringify(meta);
+    return `${m.slice(0, -1)}${m.length > 2 ? ',' : ''}"raw":${rawTextOf(o)}}`;
+  });
+  return `{"v":${rec.v},"t":${rec.t},"up":[${up.join(',')}],"del":${JSON.stringify(rec.del)}}`;
 }
 
 function alive(pid: number): boolean {
@@ -455,8 +493,11 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 (IEEE 802.3), as zlib. */
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** CRC-32 (IEEE 802.3), as zlib (its native one where Node has it: ≥ 20.15). */
 export function crc32(b: Uint8Array): number {
+  if (nativeCrc32 !== undefined) return nativeCrc32(b) >>> 0;
   let c = 0xffffffff;
   for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
