@@ -853,7 +853,7 @@ const USAGE = `usage: node dist/scripts/bench-clusterip.js [--quick] [--seconds 
                                             [--paths ${ALL_PATHS.join(',')}]
                                             [--metrics ${METRICS.map((m) => m.id).join(',')}]
                                             [--budget SECONDS] [--out FILE] [--verbose]
-                                            [--agent-args "--nice=-10"]   (extra tapflow run arguments)
+                                            [--agent-args "--batch 32"]   (extra tapflow run arguments)
 `;
 
 export function parseArgs(argv: string[]): Options | null {

@@ -4,7 +4,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as os from 'node:os';
 import { MAX_FLOW_CAPACITY } from '../../dataplane/flows/flow-table';
 import { parseNodeConfig, NodeConfig } from '../model/node-config';
 import { DesiredState, decodeManifest, loadManifestPaths } from '../model/manifests';
@@ -47,9 +46,6 @@ Options:
   --metrics-listen A   Prometheus /metrics, /healthz, /readyz on host:port
   --drop-privileges U  after setup, switch to user U (e.g. nobody): no capabilities left;
                        its state directory is handed to U; TAPs cannot be reopened after
-  --nice=N             scheduling priority of the forwarding thread only (-20..19, default
-                       0): a negative value lets it preempt the pods' busy threads sooner on
-                       a loaded node, as the kernel's softirq path would (BENCHMARKS.md)
   -h, --help           this help
 `;
 
@@ -149,7 +145,7 @@ function intOption(values: Record<string, string | boolean | undefined>, name: s
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${String(v)}"\n\n${RUN_USAGE}`);
   }
   return n;
@@ -170,7 +166,6 @@ export async function runCommand(args: string[]): Promise<number> {
     'flow-capacity6': { type: 'string' },
     'new-flows-per-source': { type: 'string' },
     'new-flow-burst': { type: 'string' },
-    nice: { type: 'string' },
   }, RUN_USAGE);
   if (values.help) { process.stdout.write(RUN_USAGE); return 0; }
   const file = values['node-config'] as string | undefined;
@@ -184,7 +179,6 @@ export async function runCommand(args: string[]): Promise<number> {
   const flowCapacity6 = intOption(values, 'flow-capacity6', 0, flowCapacity ?? 262144);
   const newFlowsPerSecondPerSource = intOption(values, 'new-flows-per-source', 0, 1e9);
   const newFlowBurst = intOption(values, 'new-flow-burst', 1, 1e9);
-  const nice = intOption(values, 'nice', -20, 19);
   const forwarderOptions = {
     ...(flowCapacity !== undefined ? { flowCapacity } : {}),
     ...(flowCapacity6 !== undefined ? { flowCapacity6 } : {}),
@@ -232,12 +226,6 @@ export async function runCommand(args: string[]): Promise<number> {
         ...(metrics ? { metrics: metrics.metrics } : {}),
         log: (event, f) => emit({ event, ...f }),
       });
-  }
-
-  // Only this (the forwarding) thread: setpriority(2) on Linux is per thread, and the
-  // controller link's thread, started above, keeps the default.
-  if (nice !== undefined) {
-    try { os.setPriority(0, nice); } catch (e) { throw new UsageError(`--nice ${nice}: ${(e as Error).message}`); }
   }
 
   // Ready only now: with a controller, the persisted version is already applied, so "ready"
