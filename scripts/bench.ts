@@ -253,6 +253,32 @@ function plotsFor(name: string, startedMs: number): string[] {
   return md;
 }
 
+/**
+ * Issue #6's targets in one table, from this run's results JSON (a bench that did not run
+ * this time shows "-"). Measured, never asserted.
+ */
+export function targetsTable(ranNow: Set<string>): string[] {
+  const read = (name: string): Record<string, any> | null => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (!ranNow.has(name)) return null;
+    try { return JSON.parse(fs.readFileSync(path.join(resultsDir, `bench-${name}.json`), 'utf8')); } catch { return null; }
+  };
+  const rows: string[] = ['| target (issue #6) | measured | |', '|---|---:|---|'];
+  const verdict = (ok: boolean | null) => (ok === null ? 'not measured' : ok ? 'met' : 'missed');
+  const ci = read('clusterip');
+  for (const r of (ci?.results ?? []) as { label: string; target?: number; ratioVsIptables: Record<string, number | null> }[]) {
+    if (r.target === undefined) continue;
+    const v = r.ratioVsIptables['tapflow-full'];
+    rows.push(`| ${r.label}, full pipeline / kernel iptables DNAT ≥ ${r.target.toFixed(2)} | ${v === null || v === undefined ? '-' : `${v.toFixed(2)}×`} | ${verdict(v === null || v === undefined ? null : v >= r.target)} |`);
+  }
+  const st = read('stages')?.summary;
+  const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  const cached = num(st?.mppsCachedFull), first = num(st?.mppsFirstPackets10kServices), mib = num(st?.flowTable1M?.mib);
+  rows.push(`| in-process cached path ≥ 10 Mpps on one core (whole forwarder, full pipeline) | ${cached === null ? '-' : `${cached.toFixed(2)} Mpps`} | ${verdict(cached === null ? null : cached >= 10)} |`);
+  rows.push(`| first packets ≥ 1 M/s with 10k services and 1,000 rules | ${first === null ? '-' : `${first.toFixed(2)} M/s`} | ${verdict(first === null ? null : first >= 1)} |`);
+  rows.push(`| 1M tracked flows in ≤ 128 MiB | ${mib === null ? '-' : `${mib} MiB`} | ${verdict(mib === null ? null : mib <= 128)} |`);
+  return rows;
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(resultsDir, { recursive: true });
   const startedMs = Date.now();
@@ -272,6 +298,8 @@ async function main(): Promise<void> {
   md.push('| benchmark | status | seconds |', '|---|---|---|');
   for (const r of ran) md.push(`| ${r.name} | ${r.ok ? 'ok' : `${r.stdout.includes('\n|') ? 'partial' : 'skipped/failed'}: ${r.note}`} | ${r.seconds.toFixed(1)} |`);
   md.push('');
+  md.push('## Targets', '', ...targetsTable(new Set(ran.filter((r) => r.stdout.includes('\n|')).map((r) => r.name))), '',
+    '> Where a target is missed, docs/benchmarks-notes.md (appended below) says what limits it; the CPU rows of the clusterip table show whether a path was CPU-bound.', '');
   for (const r of ran) {
     // Keep markdown lines (tables `|`, notes `> `); anything else between them becomes one blank line.
     const kept: string[] = [];
