@@ -10,6 +10,7 @@ import { TapflowError } from '../../control/model/errors';
 import type { Port } from '../io/port';
 import { TapPort } from '../io/tap-port';
 import { Forwarder, ForwarderOptions } from '../pipeline/forwarder';
+import { formatIpv4, formatIpv6, parseIpv6 } from '../wire/address';
 import { AdminServer } from './admin-server';
 import { snapshotStats, StatsSnapshot } from './stats';
 // LoadBalancer IPs, announcements, health probes, healthCheckNodePorts (see afterCompile).
@@ -204,9 +205,15 @@ export class Agent {
     const ft = this.forwarder.flows;
     const limit = Math.min(Math.max(1, req.limit ?? 1000), 100000);
     const protoNum = req.proto ? ({ tcp: 6, udp: 17, sctp: 132, icmp: 1, icmpv6: 58 } as Record<string, number>)[req.proto] : undefined;
-    const k = new Uint32Array(10);
-    const addr = (w: Uint32Array, o: number, fam: number) => fam === 4 ? [w[o + 3] >>> 24, (w[o + 3] >>> 16) & 255, (w[o + 3] >>> 8) & 255, w[o + 3] & 255].join('.')
-      : Array.from({ length: 8 }, (_, i) => ((w[o + (i >> 1)] >>> ((i & 1) ? 0 : 16)) & 0xffff).toString(16)).join(':');
+    const k = new Uint32Array(10), b16 = new Uint8Array(16);
+    // The same text form the rest of tapflow prints (RFC 5952 for IPv6), so --address fd00::1 matches.
+    const addr = (w: Uint32Array, o: number, fam: number): string => {
+      if (fam === 4) return formatIpv4(w[o + 3]);
+      for (let i = 0; i < 4; i++) { const v = w[o + i]; b16[i * 4] = v >>> 24; b16[i * 4 + 1] = (v >>> 16) & 255; b16[i * 4 + 2] = (v >>> 8) & 255; b16[i * 4 + 3] = v & 255; }
+      return formatIpv6(b16, 0);
+    };
+    const v6 = req.address?.includes(':') ? parseIpv6(req.address) : null;
+    const wantAddress = v6 ? formatIpv6(v6, 0) : req.address;
     const tuple = (fam: number) => ({ src: addr(k, 0, fam), dst: addr(k, 4, fam), sport: k[8] >>> 16, dport: k[8] & 0xffff });
     const out: unknown[] = [];
     ft.forEach((c) => {
@@ -215,7 +222,7 @@ export class Agent {
       const fam = ft.family(c);
       ft.origKey(c, k); const orig = tuple(fam);
       ft.replyKey(c, k); const reply = tuple(fam);
-      if (req.address && ![orig.src, orig.dst, reply?.src, reply?.dst].includes(req.address)) return;
+      if (wantAddress && ![orig.src, orig.dst, reply.src, reply.dst].includes(wantAddress)) return;
       out.push({ id: c, proto: ft.proto(c), state: ft.state[c], orig, reply, packets: [ft.packets[c * 2], ft.packets[c * 2 + 1]], bytes: [ft.bytes[c * 2], ft.bytes[c * 2 + 1]],
         generation: ft.gen[c], service: ft.spKey[c] >= 0 ? this.compiler.interner.name(ft.spKey[c]) ?? null : null,
         backend: ft.beKey[c] >= 0 ? this.compiler.interner.name(ft.beKey[c]) ?? null : null });
