@@ -99,6 +99,27 @@ t.test('kernel forwarder: up, traffic, down leaves nothing; down and sweep idemp
   t.notOk(fs.existsSync(tb.tmpDir), 'temp dir removed');
 });
 
+t.test('a testbed whose owner was SIGKILLed is reaped by the next up (never a live owner\'s)', { skip: rootReason }, async (t) => {
+  const prefix = randomPrefix();
+  const script = `const { Testbed } = require(${JSON.stringify(path.join(__dirname, 'testbed.js'))});
+new Testbed({ forwarder: 'kernel', pods: 1, ipv6: false, prefix: ${JSON.stringify(prefix)} }).up().then(() => { console.log('up'); setInterval(() => {}, 1000); });`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(async () => { child.kill('SIGKILL'); await Testbed.sweep(prefix); });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('owner did not come up in 30 s')), 30000);
+    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('up')) { clearTimeout(timer); resolve(); } });
+  });
+  t.equal(netnsWithPrefix(prefix).length, 3, 'the owner\'s client, node and pod namespaces exist');
+  t.same(await Testbed.reapOrphans(), [], 'a live owner\'s testbed is left alone');
+  t.equal(netnsWithPrefix(prefix).length, 3);
+  child.kill('SIGKILL'); // no exit handler runs: nothing is taken down
+  await new Promise((r) => child.once('exit', r));
+  t.equal(netnsWithPrefix(prefix).length, 3, 'SIGKILL left the namespaces behind');
+  t.ok((await Testbed.reapOrphans()).includes(prefix), 'reaped once the owner is gone');
+  t.same(netnsWithPrefix(prefix), [], 'no namespaces left');
+});
+
 /** A stand-in `bin/tapflow`: opens the NodeConfig's TAPs with the real TapPort and holds them. */
 function fakeAgentRoot(mode: 'hold' | 'fail'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapflow-fake-agent-'));

@@ -407,6 +407,8 @@ function installHooks(): void {
 
 interface StateFile {
   prefix: string;
+  /** The process that owns the testbed (0: detached, owned by whoever calls `down`). */
+  ownerPid?: number;
   tmpDir: string;
   agentPids: number[];
   namespaces: string[];
@@ -595,13 +597,16 @@ export class Testbed {
       live.add(this);
     }
     const t0 = Date.now();
+    await Testbed.reapOrphans((line) => this.log(line));
     try {
       this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `tapflow-testbed-${this.prefix}-`));
+      // Recorded before anything exists, so a SIGKILLed owner's leftovers can be found and reaped.
+      this.writeState();
       await this.createNamespaces();
       if (this.opts.forwarder === 'tapflow') await this.upTapflow();
       else await this.upKernel();
       await this.configureClient();
-      if (this.opts.detach) this.writeState();
+      this.writeState(); // with the agents' pids
       this.log(`up in ${Date.now() - t0} ms (${this.opts.forwarder}, ${this.opts.mode}, ${this.opts.nodes} node(s), ${this.pods.length} pod(s))`);
     } catch (e) {
       this.log(`up failed: ${(e as Error).message}`);
@@ -1058,16 +1063,39 @@ export class Testbed {
     this.namespaces.length = 0;
     try {
       if (this.tmpDir && !this.opts.keepTmp) fs.rmSync(this.tmpDir, { recursive: true, force: true });
+      fs.rmSync(path.join(STATE_DIR, `${this.prefix}.json`), { force: true });
     } catch {
       /* ignore */
     }
     live.delete(this);
   }
 
+  /**
+   * Sweep the testbeds whose owning process is gone without taking them down (SIGKILL: a test
+   * runner's timeout, an OOM kill). A live owner's testbed, and a detached one, are never
+   * touched; a reused pid only delays the sweep. Called by every up().
+   */
+  static async reapOrphans(log: (line: string) => void = () => undefined): Promise<string[]> {
+    const reaped: string[] = [];
+    let files: string[];
+    try { files = fs.readdirSync(STATE_DIR).filter((f) => f.endsWith('.json')); } catch { return reaped; }
+    for (const f of files) {
+      let st: StateFile;
+      try { st = JSON.parse(fs.readFileSync(path.join(STATE_DIR, f), 'utf8')) as StateFile; } catch { continue; }
+      const owner = st.ownerPid ?? 0;
+      if (owner <= 0 || owner === process.pid || !PREFIX_RE.test(st.prefix) || processAlive(owner)) continue;
+      log(`reaping testbed ${st.prefix}: its owner (pid ${owner}) is gone`);
+      await Testbed.sweep(st.prefix);
+      reaped.push(st.prefix);
+    }
+    return reaped;
+  }
+
   private writeState(): void {
     fs.mkdirSync(STATE_DIR, { recursive: true });
     const st: StateFile = {
       prefix: this.prefix,
+      ownerPid: this.opts.detach ? 0 : process.pid,
       tmpDir: this.tmpDir,
       agentPids: this.nodes.map((n) => n.agentPid ?? 0).filter(Boolean),
       namespaces: [...this.namespaces],
@@ -1110,12 +1138,18 @@ export class Testbed {
     return removed;
   }
 
-  /** Prefixes of testbeds left by `up` (state files). */
+  /** Prefixes of testbeds left by `up` (detached) or by an owner that is gone — never a live owner's. */
   static detachedPrefixes(): string[] {
     if (!fs.existsSync(STATE_DIR)) return [];
     return fs
       .readdirSync(STATE_DIR)
       .filter((f) => f.endsWith('.json'))
+      .filter((f) => {
+        try {
+          const owner = (JSON.parse(fs.readFileSync(path.join(STATE_DIR, f), 'utf8')) as StateFile).ownerPid ?? 0;
+          return owner <= 0 || !processAlive(owner);
+        } catch { return true; }
+      })
       .map((f) => f.slice(0, -5));
   }
 }
