@@ -2,7 +2,7 @@
  * In-process forwarder benchmark on memory ports (no TAPs, no syscalls): the cost of the
  * pipeline itself per packet, and proof that a steady forwarding run allocates nothing.
  *
- *   node dist/scripts/bench-pipeline.js [--seconds 3] [--json results/bench-pipeline.json]
+ *   node dist/scripts/bench-pipeline.js [--seconds 3] [--json results/bench-pipeline.json] [--only ipv6]
  *
  * How "allocates nothing per packet" is checked: after a warm-up, each scenario runs with a
  * PerformanceObserver on 'gc' entries and reads v8 heap statistics before and after. A
@@ -25,6 +25,8 @@ function arg(name: string, def: string): string {
 
 const SECONDS = Number(arg('--seconds', '3'));
 const OUT = arg('--json', path.join('results', 'bench-pipeline.json'));
+/** Run only the scenarios whose name contains this (for a focused profile). */
+const ONLY = arg('--only', '');
 
 let gcCount = 0;
 new PerformanceObserver((list) => { gcCount += list.getEntries().length; }).observe({ entryTypes: ['gc'] });
@@ -87,6 +89,7 @@ function main(): void {
   const results: Result[] = [];
   const flows = (f: (i: number) => Uint8Array) => Array.from({ length: 256 }, (_, i) => f(i));
   const run = (name: string, frames: Uint8Array[], ingress: number) => {
+    if (ONLY !== '' && !name.includes(ONLY)) return;
     process.stderr.write(`bench-pipeline: ${name} (${SECONDS}s) ...\n`);
     const r = scenario(name, frames, ingress, learnPods);
     results.push(r);

@@ -214,3 +214,28 @@ t.test('v6 randomized against naive LPM', async (t) => {
     t.equal(bad, 0, `seed ${seed}: 10000 lookups agree with naive LPM`);
   }
 });
+
+t.test('v6 tables dense with host routes (/128, pods) and later-wins duplicates agree with naive LPM', async (t) => {
+  const rnd = prng(42);
+  const base = Uint8Array.from([0xfd, 0, 2, 0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const entries: Lpm6Entry[] = [{ addr: base, len: 64, value: 1 }, { addr: new Uint8Array(16), len: 0, value: 2 }];
+  const hosts: Uint8Array[] = [];
+  for (let i = 0; i < 300; i++) {
+    const a = base.slice();
+    a[14] = Math.floor(rnd() * 4); a[15] = Math.floor(rnd() * 256);
+    hosts.push(a);
+    entries.push({ addr: a, len: rnd() < 0.8 ? 128 : 120 + Math.floor(rnd() * 8), value: 100 + i });
+  }
+  for (let i = 0; i < 20; i++) entries.push({ addr: hosts[Math.floor(rnd() * hosts.length)], len: 128, value: 9000 + i }); // later /128 wins
+  const lpm = Lpm6.build(entries);
+  let bad = 0;
+  for (let i = 0; i < 20000; i++) {
+    const a = rnd() < 0.7 ? hosts[Math.floor(rnd() * hosts.length)].slice() : base.slice();
+    if (rnd() < 0.3) { a[15] ^= 1 << Math.floor(rnd() * 8); }
+    if (rnd() < 0.1) a[3] ^= 0x10; // outside the /64: only ::/0
+    const buf = new Uint8Array(40); buf.set(a, 7); // at an offset, as in a packet
+    const want = naive6(entries, a), have = lpm.lookup(buf, 7);
+    if (want !== have && bad++ < 5) t.fail(`${Buffer.from(a).toString('hex')} want ${want} got ${have}`);
+  }
+  t.equal(bad, 0, '20000 lookups agree with naive LPM');
+});
