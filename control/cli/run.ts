@@ -176,7 +176,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const state = configPaths.length > 0 ? loadState(configPaths) : null;
   const batch = values.batch !== undefined ? Number(values.batch) : undefined;
   const flowCapacity = intOption(values, 'flow-capacity', 1, MAX_FLOW_CAPACITY);
-  const flowCapacity6 = intOption(values, 'flow-capacity6', 0, flowCapacity ?? 262144);
+  const flowCapacity6 = intOption(values, 'flow-capacity6', 1, flowCapacity ?? 262144);
   const newFlowsPerSecondPerSource = intOption(values, 'new-flows-per-source', 0, 1e9);
   const newFlowBurst = intOption(values, 'new-flow-burst', 1, 1e9);
   const forwarderOptions = {

@@ -129,6 +129,7 @@ t.test('bad sizes are refused', (t) => {
   t.throws(() => new FlowTable(0), RangeError);
   t.throws(() => new FlowTable(MAX_FLOW_CAPACITY + 1), RangeError);
   t.throws(() => new FlowTable(8, {}, 9), RangeError);
+  t.throws(() => new FlowTable(8, {}, 0), RangeError, 'an IPv6 range of at least one connection (a dual-stack packet must never find none)');
   t.end();
 });
 

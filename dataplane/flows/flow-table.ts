@@ -143,8 +143,8 @@ export class FlowTable {
       throw new RangeError(`flow table capacity must be an integer in [1, ${MAX_FLOW_CAPACITY}], got ${capacity}`);
     }
     const c6 = capacity6 ?? Math.max(1, capacity >>> 2);
-    if (!Number.isInteger(c6) || c6 < 0 || c6 > capacity) {
-      throw new RangeError(`flow table IPv6 capacity must be an integer in [0, ${capacity}], got ${c6}`);
+    if (!Number.isInteger(c6) || c6 < 1 || c6 > capacity) {
+      throw new RangeError(`flow table IPv6 capacity must be an integer in [1, ${capacity}], got ${c6}`);
     }
     this.capacity = capacity;
     this.capacity6 = c6;
@@ -424,7 +424,6 @@ export class FlowTable {
     const k = this.k;
     let c: number;
     if ((k[9] >>> 8) === 6) {
-      if (this.capacity6 === 0) throw new RangeError('flow table holds no IPv6 connections (capacity6 0)');
       if (this.freeLoTop === 0) this.evictOne(now, true);
       c = this.freeLo[--this.freeLoTop];
     } else {
