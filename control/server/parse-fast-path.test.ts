@@ -15,7 +15,7 @@ import * as util from 'node:util';
 import * as yaml from 'yaml';
 import { BatchValidationError, ParsedObject, parseText, resolveKind } from './model-adapter';
 import { parseTextReference } from './parse-reference';
-import { scanJson, registerKind } from '../model/manifests';
+import { MAX_DOCUMENTS, registerKind, scanJson } from '../model/manifests';
 import { Controller } from './controller';
 import { nodeConfigObj, serviceObj, sliceObj, tempDir, wire } from './test-support';
 
@@ -245,4 +245,11 @@ t.test('kinds are cached but follow the registry', async (t) => {
   const k = resolveKind('svc');
   k?.aliases.push('mutated');
   t.notOk(resolveKind('svc')?.aliases.includes('mutated'), 'callers get copies');
+});
+
+t.test('the object limit: a JSON array over MAX_DOCUMENTS gives the same error', async (t) => {
+  const ns = Array.from({ length: MAX_DOCUMENTS + 1 }, (_, i) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `n${i}` } }));
+  const r = same(t, `${MAX_DOCUMENTS + 1} Namespaces`, J(ns));
+  t.match(r, { error: 'BatchValidationError', issues: [{ path: `[${MAX_DOCUMENTS}]`, message: /too many objects/ }] });
+  same(t, `${MAX_DOCUMENTS} Namespaces`, J(ns.slice(0, MAX_DOCUMENTS)));
 });
