@@ -118,18 +118,26 @@ interface KindEntry {
 
 const kinds = new Map<string, KindEntry>();
 const armTypes = new Map<string, KindEntry>();
+let registryGeneration = 0;
+
+/** Bumped by every registerKind / registerArmType (callers cache what they derive from the registry). */
+export function kindRegistryGeneration(): number {
+  return registryGeneration;
+}
 
 /** Register (or replace) the validator for an apiVersion + kind. */
 export function registerKind<T>(apiVersion: string, kind: string, validate: KindValidator<T>, options: KindOptions<T> = {}): void {
   const namespaced = options.namespaced ?? true;
   const identify = (options.identify as KindEntry['identify'] | undefined) ?? ((obj: unknown, raw: Obj) => metaIdentity(obj, raw, namespaced));
   kinds.set(`${apiVersion}\n${kind}`, { apiVersion, kind, validate, namespaced, identify });
+  registryGeneration++;
 }
 
 /** Register (or replace) the validator for an Azure ARM resource type (matched case-insensitively). */
 export function registerArmType<T>(type: string, validate: KindValidator<T>, options: KindOptions<T> = {}): void {
   const identify = (options.identify as KindEntry['identify'] | undefined) ?? armIdentity;
   armTypes.set(type.toLowerCase(), { apiVersion: '', kind: type, validate, namespaced: options.namespaced ?? false, identify });
+  registryGeneration++;
 }
 
 /** "apiVersion kind" of every registered kind plus the ARM types, sorted. */
@@ -166,6 +174,15 @@ export interface LoadOptions {
    * controller's and agents' bulk path; ~100× faster). Problems are still reported with lines.
    */
   positions?: boolean;
+  /**
+   * true (with positions): read JSON input with JSON.parse plus a light scan of the text
+   * (scanJson) that gives every object the same source line the YAML reader would. Input the
+   * YAML reader could read differently (duplicate keys, a `<<` or `__proto__` key, tabs or CR
+   * outside strings, a line break between a key and its colon, a very long key) and input with
+   * any problem goes the YAML way, so the objects, the raw values and every issue (line:column
+   * included) are those of the YAML path. What `parseText` (the controller's Apply, the CLI) uses.
+   */
+  fastJson?: boolean;
 }
 
 /** Load every object in `text` (YAML or JSON). Throws ManifestError with every problem. */
@@ -173,6 +190,20 @@ export function loadManifests(text: string, source?: string, options?: LoadOptio
   const l = new Loader(options ?? {});
   l.addText(text, source ?? null);
   return l.finish();
+}
+
+/** A loaded object and the plain value it was validated from (a List item with the List's kind/apiVersion when it names none). */
+export interface LoadedObject {
+  manifest: Manifest;
+  raw: unknown;
+}
+
+/** loadManifests, also returning each object's raw value (what was read, before validation). */
+export function loadManifestObjects(text: string, source?: string, options?: LoadOptions): LoadedObject[] {
+  const l = new Loader(options ?? {});
+  l.addText(text, source ?? null);
+  const ms = l.finish();
+  return ms.map((manifest, i) => ({ manifest, raw: l.raws[i] }));
 }
 
 /**
@@ -259,11 +290,15 @@ interface DocCtx {
   /** The YAML document (for line numbers), null for the JSON fallback. */
   ydoc: Document.Parsed | null;
   lc: LineCounter | null;
+  /** fastJson: the 1-based line an object (item index, null = the document) starts on. */
+  lineOf?: (item: number | null) => number | null;
 }
 
 class Loader {
   readonly issues: ManifestIssue[] = [];
   readonly manifests: Manifest[] = [];
+  /** The raw value of each manifest, by index. */
+  readonly raws: unknown[] = [];
   private readonly byKey = new Map<string, Manifest>();
   private objects = 0;
   private capped = false;
@@ -285,19 +320,27 @@ class Loader {
    * JSON fast path (controller pushes, `kubectl get -o json`): JSON.parse is ~100× faster
    * than the YAML composer. Keeps the result only when the input is clean; otherwise rolls
    * back and returns false, so the YAML path reports every issue with its line and column.
+   * `exact` (fastJson): only input scanJson accepts, with the YAML path's source lines.
    */
-  private addJson(text: string, file: string | null): boolean {
+  private addJson(text: string, file: string | null, exact: boolean): boolean {
     const first = text.trimStart().charCodeAt(0);
     if (first !== 0x7b /* { */ && first !== 0x5b /* [ */) return false;
     let v: unknown;
     try { v = JSON.parse(text); } catch { return false; }
     if (v === undefined || v === null) return false;
+    let lineOf: DocCtx['lineOf'];
+    if (exact) {
+      const shape = scanJson(text);
+      if (shape === null) return false;
+      lineOf = lineFinder(text, shape);
+    }
     const issues = this.issues.length, manifests = this.manifests.length, objects = this.objects;
     const keys = new Map(this.byKey);
-    this.addValue(v, { file, doc: 0, ydoc: null, lc: null });
+    this.addValue(v, { file, doc: 0, ydoc: null, lc: null, ...(lineOf !== undefined ? { lineOf } : {}) });
     if (this.issues.length === issues) return true;
     this.issues.length = issues;
     this.manifests.length = manifests;
+    this.raws.length = manifests;
     this.objects = objects;
     this.byKey.clear();
     for (const [k, m] of keys) this.byKey.set(k, m);
@@ -322,7 +365,7 @@ class Loader {
   addText(input: string, file: string | null): void {
     if (this.capped) return;
     const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
-    if (this.opts.positions === false && this.addJson(text, file)) return;
+    if (this.opts.positions === false ? this.addJson(text, file, false) : this.opts.fastJson === true && this.addJson(text, file, true)) return;
     const lc = new LineCounter();
     const parser = new Parser(lc.addNewLine);
     const composer = new Composer({ uniqueKeys: true, merge: true });
@@ -454,7 +497,7 @@ class Loader {
     }
     const id = entry.identify(value, obj);
     const key = objectKey(kind, id.namespace, id.name);
-    const line = this.position(ctx, prefix)?.line ?? null;
+    const line = ctx.lineOf !== undefined ? ctx.lineOf(item) : this.position(ctx, prefix)?.line ?? null;
     const source: ManifestSource = { file: ctx.file, doc: ctx.doc, item, line };
     const prev = this.byKey.get(key);
     if (prev !== undefined) {
@@ -465,12 +508,119 @@ class Loader {
     const m: Manifest = { kind, apiVersion, namespace: id.namespace, name: id.name, key, source, object: value };
     this.byKey.set(key, m);
     this.manifests.push(m);
+    this.raws.push(obj);
   }
 
   finish(): Manifest[] {
     if (this.issues.length > 0) throw new ManifestError(this.issues);
     return this.manifests;
   }
+}
+
+/**
+ * Where the objects of a JSON text start (offsets into the text): the document, the elements of
+ * a top-level array, the elements of the top-level object's `items`. null when the YAML reader
+ * could read the text differently from JSON.parse, or would not give the same positions: a
+ * duplicate key in any object (YAML: error; JSON.parse: the last wins), a `<<` key (a YAML merge
+ * key) or `__proto__` (the YAML reader's objects treat it differently), a tab or a carriage return
+ * outside strings (YAML's whitespace rules differ), a line break between a key and its colon or a
+ * key longer than 1000 characters (YAML's implicit-key rules). The text must already be valid
+ * JSON (JSON.parse accepted it): the scan does not check the syntax.
+ */
+export function scanJson(t: string): { root: number; items: number[] } | null {
+  const n = t.length;
+  const items: number[] = [];
+  // One frame per open container: is it an object, its keys so far, are its elements collected.
+  const isObject: boolean[] = [];
+  const keys: (string[] | Set<string>)[] = [];
+  const collect: boolean[] = [];
+  let top = -1;
+  let keyNext = false;
+  let rootKey = '';
+  let root = -1;
+  let i = 0;
+  while (i < n) {
+    const c = t.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a) { i++; continue; }
+    if (c === 0x09 || c === 0x0d) return null;
+    if (root < 0) root = i;
+    if (c === 0x2c /* , */) { keyNext = top >= 0 && isObject[top]; i++; continue; }
+    if (c === 0x3a /* : */) { i++; continue; }
+    if (c === 0x7d /* } */ || c === 0x5d /* ] */) { top--; keyNext = false; i++; continue; }
+    if (c === 0x22 /* " */) {
+      let k = i + 1;
+      for (;;) {
+        k = t.indexOf('"', k);
+        if (k < 0) return null;
+        let b = k - 1;
+        while (t.charCodeAt(b) === 0x5c /* \ */) b--;
+        if ((k - 1 - b) % 2 === 0) break;
+        k++;
+      }
+      if (top >= 0 && keyNext) {
+        if (k - i > 1001) return null;
+        let key = t.slice(i + 1, k);
+        if (key.includes('\\')) {
+          try { key = JSON.parse(t.slice(i, k + 1)) as string; } catch { return null; }
+        }
+        if (key === '<<' || key === '__proto__') return null;
+        const ks = keys[top];
+        if (Array.isArray(ks)) {
+          if (ks.includes(key)) return null;
+          ks.push(key);
+          if (ks.length > 16) keys[top] = new Set(ks);
+        } else {
+          if (ks.has(key)) return null;
+          ks.add(key);
+        }
+        if (top === 0) rootKey = key;
+        keyNext = false;
+        // Only spaces between the key and its colon (JSON.parse checked there is one).
+        i = k + 1;
+        while (t.charCodeAt(i) === 0x20) i++;
+        if (t.charCodeAt(i) !== 0x3a) return null;
+        i++;
+        continue;
+      }
+      if (top >= 0 && collect[top]) items.push(i);
+      i = k + 1;
+      continue;
+    }
+    if (top >= 0 && collect[top]) items.push(i);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const obj = c === 0x7b;
+      const col = !obj && (top === -1 || (top === 0 && isObject[0] && rootKey === 'items'));
+      top++;
+      isObject[top] = obj;
+      keys[top] = [];
+      collect[top] = col;
+      keyNext = obj;
+      i++;
+      continue;
+    }
+    // A number, true, false or null.
+    i++;
+    while (i < n) {
+      const d = t.charCodeAt(i);
+      if (d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x09 || d === 0x0d) break;
+      i++;
+    }
+  }
+  return root < 0 ? null : { root, items };
+}
+
+/** (item index | null for the document) → its 1-based line, as the YAML reader's LineCounter counts (\n). */
+function lineFinder(t: string, shape: { root: number; items: number[] }): (item: number | null) => number | null {
+  let pos = 0;
+  let line = 1;
+  return (item) => {
+    const off = item === null ? shape.root : shape.items[item];
+    if (off === undefined) return null;
+    if (off < pos) { pos = 0; line = 1; }
+    for (let k = t.indexOf('\n', pos); k >= 0 && k < off; k = t.indexOf('\n', k + 1)) line++;
+    pos = off;
+    return line;
+  };
 }
 
 /** Is any value nested deeper than `limit` levels? Recursion stops at the limit; allocates nothing. */

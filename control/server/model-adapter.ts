@@ -4,10 +4,9 @@
  * Everything in control/server and the CLI goes through here, so the model's validators stay
  * the one source of truth and a change of the model's API is a change of this file only.
  */
-import { parseAllDocuments } from 'yaml';
 import { ErrorCode, Issue, IssueCode, Issues, TapflowError, ValidationError } from '../model/errors';
-import { Obj, isObj, objectKey } from '../model/k8s';
-import { DesiredState, Manifest, ManifestError, ManifestIssue, loadManifests, supportedKinds } from '../model/manifests';
+import { objectKey } from '../model/k8s';
+import { DesiredState, LoadedObject, Manifest, ManifestError, ManifestIssue, kindRegistryGeneration, loadManifestObjects, loadManifests, supportedKinds } from '../model/manifests';
 import type { StoredObject } from '../store/file-store';
 // Every kind registers itself with the loader on import.
 import '../model/kinds';
@@ -115,14 +114,15 @@ export function issuesOf(err: unknown, where: { source?: string; doc?: number; k
  * Throws BatchValidationError naming source, document and field path of every problem.
  */
 export function parseText(text: string, source: string, where: { source?: string; doc?: number } = {}): ParsedObject[] {
-  let manifests: Manifest[];
+  let loaded: LoadedObject[];
   try {
-    manifests = loadManifests(text, source);
+    // One read of the text: JSON through JSON.parse (same objects, lines and issues as the YAML
+    // reader, which still reads YAML and any JSON with a problem), the raw values from the loader.
+    loaded = loadManifestObjects(text, source, { fastJson: true });
   } catch (err) {
     throw new BatchValidationError(issuesOf(err, where));
   }
-  const docs = rawDocuments(text);
-  return manifests.map((m) => toParsed(m, rawOf(m, docs), where.source ?? source, where.doc ?? m.source.doc));
+  return loaded.map(({ manifest: m, raw }) => toParsed(m, raw, where.source ?? source, where.doc ?? m.source.doc));
 }
 
 /** The text of a stored/wire object (what travels in Object.text). */
@@ -197,8 +197,27 @@ export interface KindDesc {
 /** Kinds whose objects have no namespace (the rest are namespaced; ARM resources use the resource group). */
 const CLUSTER_SCOPED = new Set(['Namespace', 'NodeConfig', 'Node', 'ClusterRole']);
 
-/** Every kind the model handles. */
+let kindsCache: { generation: number; list: KindDesc[] } | null = null;
+
+/** Every kind the model handles (rebuilt only when a kind was registered since). */
 export function kinds(): KindDesc[] {
+  return kindList().map((k) => ({ ...k, aliases: [...k.aliases], shortNames: [...k.shortNames] }));
+}
+
+function kindList(): KindDesc[] {
+  const generation = kindRegistryGeneration();
+  if (kindsCache === null || kindsCache.generation !== generation) kindsCache = { generation, list: buildKinds() };
+  return kindsCache.list;
+}
+
+/** `svc`, `services`, `Service`, `nsg` → the kind; undefined when unknown. */
+export function resolveKind(name: string): KindDesc | undefined {
+  const n = name.toLowerCase();
+  const k = kindList().find((x) => x.kind.toLowerCase() === n || x.aliases.includes(n));
+  return k === undefined ? undefined : { ...k, aliases: [...k.aliases], shortNames: [...k.shortNames] };
+}
+
+function buildKinds(): KindDesc[] {
   return supportedKinds().map((line) => {
     const sp = line.indexOf(' ');
     const apiVersion = line.slice(0, sp);
@@ -206,12 +225,6 @@ export function kinds(): KindDesc[] {
     const arm = apiVersion === 'ARM';
     return { kind, apiVersion: arm ? '' : apiVersion, namespaced: arm ? true : !CLUSTER_SCOPED.has(kind), arm, aliases: aliasesOf(kind), shortNames: shortNamesOf(kind) };
   });
-}
-
-/** `svc`, `services`, `Service`, `nsg` → the kind; undefined when unknown. */
-export function resolveKind(name: string): KindDesc | undefined {
-  const n = name.toLowerCase();
-  return kinds().find((k) => k.kind.toLowerCase() === n || k.aliases.includes(n));
 }
 
 export function isNamespaced(kind: string): boolean {
@@ -245,38 +258,6 @@ function aliasesOf(kind: string): string[] {
   const plural = singular.endsWith('y') ? `${singular.slice(0, -1)}ies` : singular.endsWith('s') ? `${singular}es` : `${singular}s`;
   const byName = shortNamesOf(kind);
   return [...new Set([kind.toLowerCase(), singular, plural, ...byName])];
-}
-
-// ─── Raw documents ─────────────────────────────────────────────────────────────────────────
-
-/** The plain JSON of each document in the text, by document index (empty documents count), as the loader numbers them. */
-function rawDocuments(text: string): unknown[] {
-  const t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  try {
-    const docs = parseAllDocuments(t, { uniqueKeys: true, merge: true });
-    const list = Array.isArray(docs) ? docs : [docs];
-    if (list.length > 0 && list[0].errors.length > 0 && /^\s*[[{]/.test(t)) return [JSON.parse(t) as unknown];
-    return list.map((d) => (d.errors.length > 0 ? undefined : (d.toJS({ maxAliasCount: 100 }) as unknown)));
-  } catch {
-    return [];
-  }
-}
-
-/** The raw object a manifest was validated from (a list item gets its list's kind/apiVersion as the loader does). */
-function rawOf(m: Manifest, docs: unknown[]): unknown {
-  const d = docs[m.source.doc];
-  if (m.source.item === null) return d ?? m.object;
-  let items: unknown[] | null = null;
-  let listKind: { kind: string; apiVersion: string } | null = null;
-  if (Array.isArray(d)) items = d;
-  else if (isObj(d) && Array.isArray(d.items)) {
-    items = d.items;
-    if (typeof d.kind === 'string' && d.kind !== 'List') listKind = { kind: d.kind.slice(0, -4), apiVersion: typeof d.apiVersion === 'string' ? d.apiVersion : '' };
-  }
-  const it = items?.[m.source.item];
-  if (!isObj(it)) return m.object;
-  if (listKind !== null && it.kind === undefined) return { apiVersion: listKind.apiVersion, kind: listKind.kind, ...(it as Obj) };
-  return it;
 }
 
 /** Issues as a one-level list (for gRPC metadata and CLI printing). */
