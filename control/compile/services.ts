@@ -65,6 +65,12 @@ export interface CompileServicesInput {
   nodePortRange?: { min: number; max: number };
   /** The table this one replaces: unchanged pools reuse its Maglev tables. */
   previous?: ServiceTable | null;
+  /**
+   * Per-service results of earlier compiles (keep one per agent, with the same interner):
+   * services whose Service object and slice objects are unchanged are not recompiled, only
+   * laid out again (a linear copy). Same table as without it.
+   */
+  cache?: ServiceCompileCache | null;
 }
 
 export interface ServiceCompileIssue {
@@ -102,31 +108,39 @@ interface EndpointRec {
   terminating: boolean;
 }
 
+/**
+ * One backend pool of one service port and family, with everything layout copies: the backend
+ * records (position independent), their describe metadata and key ids. Part of a cached
+ * ServiceFragment; `start` and `mag` are rewritten by every layout that uses it.
+ */
 interface PoolPlan {
-  eps: EndpointRec[];
-  /** First backend record, Maglev offset and size (set during layout). */
-  start: number;
-  mag: number;
-  size: number;
+  /** Pool identity ("spKey|family|c" or "|l"): the previous table's poolIndex key. */
+  id: string;
+  count: number;
+  /** Sorted backend keys joined by "," (the Maglev input). */
   sig: string;
+  keys: string[];
+  keyIds: Int32Array;
+  /** count × BE_STRIDE words. */
+  be: Int32Array;
+  meta: BackendMeta[];
+  /** Maglev table size (0 for an empty pool). */
+  size: number;
   /** Maglev in maglev32 (more than MAGLEV16_MAX_BACKENDS backends). */
   wide: boolean;
-  /** Copy the Maglev table from the previous generation's array at this offset. */
-  reuse: number;
-}
-
-interface FrontendPlan {
-  kind: FrontendKind;
-  ip: IP;
-  proto: number;
-  protocol: string;
-  port: number;
-  sp: SpPlan;
+  /** First backend record and Maglev offset in the table being laid out. */
+  start: number;
+  mag: number;
+  /**
+   * Where this pool's Maglev table already is: an array of an earlier (immutable) table and the
+   * offset in it, set after each layout. null until the pool was laid out once.
+   */
+  magSrc: Uint16Array | Int32Array | null;
+  magSrcOff: number;
 }
 
 /** One service port in one family. */
 interface SpPlan {
-  index: number;
   service: string;
   spKey: string;
   spKeyId: number;
@@ -135,9 +149,71 @@ interface SpPlan {
   flags: number;
   affMs: number;
   ranges: CIDR[];
+  /** Prefix words of `ranges` (prefixes4 / prefixes6 of the family). */
+  rangeWords: Uint32Array;
+  /** Set by layout. */
   rangeStart: number;
   cluster: PoolPlan;
   local: PoolPlan | null;
+  sourceRangeTexts: string[];
+}
+
+/** A frontend a service asks for, in claim order; installed unless an older service holds it. */
+interface Candidate {
+  kind: FrontendKind;
+  ip: IP;
+  proto: number;
+  protocol: string;
+  port: number;
+  sp: SpPlan;
+  path: string;
+  /** "proto|address|port" */
+  ck: string;
+}
+
+/**
+ * Everything compileServices derives from one Service and its EndpointSlices alone (no other
+ * service, no layout position). Cached by ServiceCompileCache and reused as long as the
+ * Service object and the list of its slice objects are the same (DesiredState replaces an
+ * object on every change), so a compile only rebuilds the fragments of changed services.
+ */
+interface ServiceFragment {
+  svc: Service;
+  slices: readonly EndpointSlice[];
+  /** False: skipped (ExternalName, headless, no cluster IP, nodePort out of range). */
+  compiled: boolean;
+  /** Errors of a skipped service. */
+  skipErrors: ServiceCompileIssue[];
+  sps: SpPlan[];
+  cands: Candidate[];
+  /** Notes after the claims (addresses of a family the service does not have). */
+  notes: ServiceCompileIssue[];
+  /** Flat (service-port key id, backend key id) pairs of serving endpoints. */
+  validPairs: Int32Array;
+  clusterIPs: readonly IP[];
+  healthCheck: HealthCheckInfo | null;
+}
+
+/**
+ * Per-service compile results kept between compileServices calls (NodeCompiler holds one).
+ * Only valid for one interner, node name, node-port addresses and node-port range; a change of
+ * any of them drops it. Never affects the result: a compile with a cache produces the same
+ * table as one without (services.test.ts, "incremental compile equals a from-scratch one").
+ */
+export class ServiceCompileCache {
+  /** @internal */ interner: KeyInterner | null = null;
+  /** @internal */ context = '';
+  /** @internal */ fragments = new Map<Service, ServiceFragment>();
+  /** Fragments built by the last compile (the rest were reused). */
+  rebuilt = 0;
+}
+
+interface Ctx {
+  key: string;
+  nodeName: string;
+  nodePortIPs: IP[];
+  range: { min: number; max: number };
+  interner: KeyInterner;
 }
 
 function mask4(len: number): number {
@@ -207,10 +283,137 @@ function usable(eps: readonly EndpointRec[]): EndpointRec[] {
   return ready.length > 0 ? ready : eps.filter((e) => e.serving && e.terminating);
 }
 
-function pool(eps: EndpointRec[]): PoolPlan {
+
+function pool(eps: EndpointRec[], id: string): PoolPlan {
   eps.sort((a, b) => compareCodeUnits(a.key, b.key));
-  return { eps, start: 0, mag: 0, size: 0, sig: eps.map((e) => e.key).join(','), wide: eps.length > MAGLEV16_MAX_BACKENDS, reuse: -1 };
+  const n = eps.length;
+  const keys = eps.map((e) => e.key);
+  const keyIds = new Int32Array(n);
+  const be = new Int32Array(n * BE_STRIDE);
+  const meta: BackendMeta[] = [];
+  eps.forEach((e, i) => {
+    const o = i * BE_STRIDE;
+    const w = ipWords(e.ip);
+    be[o] = w[0]; be[o + 1] = w[1]; be[o + 2] = w[2]; be[o + 3] = w[3];
+    be[o + BE_PORT] = e.port;
+    be[o + BE_KEY] = e.keyId;
+    be[o + BE_FLAGS] = (e.ip.family === 6 ? BEF_V6 : 0) | (e.local ? BEF_LOCAL : 0) | (e.ready ? BEF_READY : 0) |
+      (e.serving ? BEF_SERVING : 0) | (e.terminating ? BEF_TERMINATING : 0);
+    keyIds[i] = e.keyId;
+    meta.push({ key: e.key, address: e.ip.text, nodeName: e.nodeName });
+  });
+  return {
+    id, count: n, sig: keys.join(','), keys, keyIds, be, meta, size: n > 0 ? maglevSize(n) : 0, wide: n > MAGLEV16_MAX_BACKENDS,
+    start: 0, mag: 0, magSrc: null, magSrcOff: 0,
+  };
 }
+
+/** One Service (+ its slices) → its fragment. Interns its keys. */
+function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx): ServiceFragment {
+  const { key, range, interner } = ctx;
+  const frag: ServiceFragment = {
+    svc, slices, compiled: false, skipErrors: [], sps: [], cands: [], notes: [], validPairs: new Int32Array(0), clusterIPs: [], healthCheck: null,
+  };
+  const spec = svc.spec;
+  if (spec.type === 'ExternalName' || spec.headless) return frag;
+  if (spec.clusterIPs.length === 0) {
+    frag.skipErrors.push({ path: 'spec.clusterIP', message: 'no cluster IP is allocated; the service is skipped until it has one' });
+    return frag;
+  }
+  const usesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  const isLB = spec.type === 'LoadBalancer';
+  if (usesNodePorts) {
+    spec.ports.forEach((p, i) => {
+      if (p.nodePort !== 0 && (p.nodePort < range.min || p.nodePort > range.max)) {
+        frag.skipErrors.push({ path: `spec.ports[${i}].nodePort`, message: `${p.nodePort} is outside the node port range ${range.min}-${range.max}; the service is skipped` });
+      }
+    });
+  }
+  if (frag.skipErrors.length > 0) return frag;
+  frag.compiled = true;
+
+  const families: (4 | 6)[] = [];
+  for (const ip of spec.clusterIPs) if (!families.includes(ip.family)) families.push(ip.family);
+  const etpLocal = spec.externalTrafficPolicy === 'Local';
+  const itpLocal = spec.internalTrafficPolicy === 'Local';
+  const affMs = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_CLIENT_IP_AFFINITY_SECONDS) * 1000 : 0;
+  const localAddrs = new Set<string>();
+  const validPairs: number[] = [];
+
+  spec.ports.forEach((sp, pi) => {
+    const protoNum = PROTO[sp.protocol] ?? 6;
+    const spKey = sp.name === '' ? key : `${key}:${sp.name}`;
+    const spKeyId = interner.intern(spKey);
+    for (const family of families) {
+      const eps = collectEndpoints(slices, sp, family, ctx.nodeName, interner);
+      const cluster = pool(usable(eps), `${spKey}|${family}|c`);
+      let local: PoolPlan | null = null;
+      if (etpLocal || itpLocal) {
+        const lp = usable(eps.filter((e) => e.local));
+        for (const e of lp) localAddrs.add(e.ip.text);
+        local = pool(lp, `${spKey}|${family}|l`);
+      }
+      const ranges = isLB ? spec.loadBalancerSourceRanges.filter((c) => c.family === family) : [];
+      let flags = family === 6 ? FEF_V6 : 0;
+      if (etpLocal) flags |= FEF_ETP_LOCAL;
+      if (itpLocal) flags |= FEF_ITP_LOCAL;
+      if (spec.internal && isLB) flags |= FEF_INTERNAL;
+      if (ranges.length > 0) flags |= FEF_RANGES;
+      const spp: SpPlan = {
+        service: key, spKey, spKeyId, portName: sp.name, family, flags, affMs, ranges,
+        rangeWords: family === 4 ? prefixes4(ranges) : prefixes6(ranges), rangeStart: 0, cluster, local,
+        sourceRangeTexts: ranges.map((c) => c.text),
+      };
+      frag.sps.push(spp);
+      for (const e of eps) if (e.serving) validPairs.push(spKeyId, e.keyId);
+
+      const cand = (kind: FrontendKind, ip: IP, port: number, path: string): void => {
+        frag.cands.push({ kind, ip, proto: protoNum, protocol: sp.protocol, port, sp: spp, path, ck: `${protoNum}|${ip.text}|${port}` });
+      };
+      spec.clusterIPs.forEach((ip, i) => {
+        if (ip.family === family) cand(FrontendKind.ClusterIP, ip, sp.port, `spec.clusterIPs[${i}]`);
+      });
+      if (usesNodePorts && sp.nodePort !== 0) {
+        for (const ip of ctx.nodePortIPs) if (ip.family === family) cand(FrontendKind.NodePort, ip, sp.nodePort, `spec.ports[${pi}].nodePort`);
+      }
+      if (isLB) {
+        svc.status.loadBalancer.ingress.forEach((ing, i) => {
+          if (ing.ip !== null && ing.ip.family === family && ing.ipMode !== 'Proxy') cand(FrontendKind.LoadBalancer, ing.ip, sp.port, `status.loadBalancer.ingress[${i}].ip`);
+        });
+        if (spec.loadBalancerIP !== null && spec.loadBalancerIP.family === family) cand(FrontendKind.LoadBalancer, spec.loadBalancerIP, sp.port, 'spec.loadBalancerIP');
+      }
+      spec.externalIPs.forEach((ip, i) => {
+        if (ip.family === family) cand(FrontendKind.ExternalIP, ip, sp.port, `spec.externalIPs[${i}]`);
+      });
+    }
+  });
+
+  // Addresses of a family the service does not have: ignored, with a note.
+  const note = (ip: IP, path: string): void => {
+    if (!families.includes(ip.family)) frag.notes.push({ path, message: `${ip.text} is ignored: the service has no IPv${ip.family} cluster IP` });
+  };
+  spec.externalIPs.forEach((ip, i) => note(ip, `spec.externalIPs[${i}]`));
+  if (isLB) {
+    svc.status.loadBalancer.ingress.forEach((ing, i) => {
+      if (ing.ip !== null) note(ing.ip, `status.loadBalancer.ingress[${i}].ip`);
+    });
+    if (spec.loadBalancerIP !== null) note(spec.loadBalancerIP, 'spec.loadBalancerIP');
+  }
+  frag.clusterIPs = spec.clusterIPs;
+  if (isLB && etpLocal && spec.healthCheckNodePort !== 0) {
+    frag.healthCheck = { service: key, nodePort: spec.healthCheckNodePort, localEndpoints: localAddrs.size };
+  }
+  frag.validPairs = Int32Array.from(validPairs);
+  return frag;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const NO_SLICES: readonly EndpointSlice[] = [];
 
 export function compileServices(input: CompileServicesInput): CompiledServices {
   const node = input.node.spec;
@@ -218,6 +421,14 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   const range = input.nodePortRange ?? DEFAULT_NODE_PORT_RANGE;
 
   const nodePortIPs = node.nodeIPs.filter((ip) => node.nodePortCIDRs.some((c) => cidrContains(c, ip)));
+
+  // Fragments of the last compile, if they were built for the same node-level inputs.
+  const cache = input.cache ?? null;
+  const context = `${node.nodeName}\n${nodePortIPs.map((ip) => ip.text).join(',')}\n${range.min}-${range.max}`;
+  let cached: Map<Service, ServiceFragment> | null = null;
+  if (cache !== null && cache.interner === interner && cache.context === context) cached = cache.fragments;
+  const fragments = new Map<Service, ServiceFragment>();
+  let rebuilt = 0;
 
   // Slices by "namespace/service".
   const slicesBy = new Map<string, EndpointSlice[]>();
@@ -243,123 +454,59 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
 
   for (const svc of oldestFirst(input.services)) {
     const st = statusOf.get(svc) as ServiceCompileStatus;
-    const err = (path: string, message: string): void => {
-      st.errors.push({ path, message });
-    };
     const key = st.key;
     if (seen.has(key)) {
-      err('metadata.name', `duplicate Service ${key} in the input; only the oldest one is compiled`);
+      st.errors.push({ path: 'metadata.name', message: `duplicate Service ${key} in the input; only the oldest one is compiled` });
       continue;
     }
     seen.add(key);
-    const spec = svc.spec;
-    if (spec.type === 'ExternalName' || spec.headless) continue;
-    if (spec.clusterIPs.length === 0) {
-      err('spec.clusterIP', 'no cluster IP is allocated; the service is skipped until it has one');
+    const slices = slicesBy.get(key) ?? NO_SLICES;
+    let frag = cached?.get(svc);
+    if (frag === undefined || !sameList(frag.slices, slices)) {
+      frag = buildFragment(svc, slices, { key, nodeName: node.nodeName, nodePortIPs, range, interner });
+      rebuilt++;
+    }
+    fragments.set(svc, frag);
+    if (!frag.compiled) {
+      st.errors.push(...frag.skipErrors);
       continue;
     }
-    const usesNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
-    const isLB = spec.type === 'LoadBalancer';
-    let bad = false;
-    if (usesNodePorts) {
-      spec.ports.forEach((p, i) => {
-        if (p.nodePort !== 0 && (p.nodePort < range.min || p.nodePort > range.max)) {
-          err(`spec.ports[${i}].nodePort`, `${p.nodePort} is outside the node port range ${range.min}-${range.max}; the service is skipped`);
-          bad = true;
-        }
-      });
-    }
-    if (bad) continue;
-
-    const families: (4 | 6)[] = [];
-    for (const ip of spec.clusterIPs) if (!families.includes(ip.family)) families.push(ip.family);
-    const slices = slicesBy.get(key) ?? [];
-    const etpLocal = spec.externalTrafficPolicy === 'Local';
-    const itpLocal = spec.internalTrafficPolicy === 'Local';
-    const affMs = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_CLIENT_IP_AFFINITY_SECONDS) * 1000 : 0;
-    const localAddrs = new Set<string>();
-
-    spec.ports.forEach((sp, pi) => {
-      const protoNum = PROTO[sp.protocol] ?? 6;
-      const spKey = sp.name === '' ? key : `${key}:${sp.name}`;
-      const spKeyId = interner.intern(spKey);
-      for (const family of families) {
-        const eps = collectEndpoints(slices, sp, family, node.nodeName, interner);
-        const cluster = pool(usable(eps));
-        let local: PoolPlan | null = null;
-        if (etpLocal || itpLocal) {
-          local = pool(usable(eps.filter((e) => e.local)));
-          for (const e of local.eps) localAddrs.add(e.ip.text);
-        }
-        const ranges = isLB ? spec.loadBalancerSourceRanges.filter((c) => c.family === family) : [];
-        let flags = family === 6 ? FEF_V6 : 0;
-        if (etpLocal) flags |= FEF_ETP_LOCAL;
-        if (itpLocal) flags |= FEF_ITP_LOCAL;
-        if (spec.internal && isLB) flags |= FEF_INTERNAL;
-        if (ranges.length > 0) flags |= FEF_RANGES;
-        const spp: SpPlan = { index: plan.sps.length, service: key, spKey, spKeyId, portName: sp.name, family, flags, affMs, ranges, rangeStart: 0, cluster, local };
-        plan.sps.push(spp);
-        for (const e of eps) if (e.serving) plan.validPairs.push(spKeyId, e.keyId);
-
-        const claim = (kind: FrontendKind, ip: IP, port: number, path: string): void => {
-          const ck = `${protoNum}|${ip.text}|${port}`;
-          const holder = claimed.get(ck);
-          if (holder !== undefined) {
-            if (holder === spp) return; // the same frontend twice in this service port
-            const who = holder.service === key ? `port "${holder.portName}" of this service` : `${holder.service} (older)`;
-            err(path, `frontend ${frontendText(ip, sp.protocol, port)} is already used by ${who}; not installed`);
-            return;
-          }
-          claimed.set(ck, spp);
-          plan.fes.push({ kind, ip, proto: protoNum, port, sp: spp, protocol: sp.protocol });
-          st.frontends++;
-          if (kind === FrontendKind.LoadBalancer || kind === FrontendKind.ExternalIP) plan.owned.push(ip);
-        };
-
-        spec.clusterIPs.forEach((ip, i) => {
-          if (ip.family === family) claim(FrontendKind.ClusterIP, ip, sp.port, `spec.clusterIPs[${i}]`);
-        });
-        if (usesNodePorts && sp.nodePort !== 0) {
-          for (const ip of nodePortIPs) if (ip.family === family) claim(FrontendKind.NodePort, ip, sp.nodePort, `spec.ports[${pi}].nodePort`);
-        }
-        if (isLB) {
-          svc.status.loadBalancer.ingress.forEach((ing, i) => {
-            if (ing.ip !== null && ing.ip.family === family && ing.ipMode !== 'Proxy') claim(FrontendKind.LoadBalancer, ing.ip, sp.port, `status.loadBalancer.ingress[${i}].ip`);
-          });
-          if (spec.loadBalancerIP !== null && spec.loadBalancerIP.family === family) claim(FrontendKind.LoadBalancer, spec.loadBalancerIP, sp.port, 'spec.loadBalancerIP');
-        }
-        spec.externalIPs.forEach((ip, i) => {
-          if (ip.family === family) claim(FrontendKind.ExternalIP, ip, sp.port, `spec.externalIPs[${i}]`);
-        });
+    for (const sp of frag.sps) plan.sps.push(sp);
+    plan.validPairs.push(frag.validPairs);
+    for (const c of frag.cands) {
+      const holder = claimed.get(c.ck);
+      if (holder !== undefined) {
+        if (holder === c.sp) continue; // the same frontend twice in this service port
+        const who = holder.service === key ? `port "${holder.portName}" of this service` : `${holder.service} (older)`;
+        st.errors.push({ path: c.path, message: `frontend ${frontendText(c.ip, c.protocol, c.port)} is already used by ${who}; not installed` });
+        continue;
       }
-    });
-
-    // Addresses of a family the service does not have: ignored, with a note.
-    const note = (ip: IP, path: string): void => {
-      if (!families.includes(ip.family)) err(path, `${ip.text} is ignored: the service has no IPv${ip.family} cluster IP`);
-    };
-    spec.externalIPs.forEach((ip, i) => note(ip, `spec.externalIPs[${i}]`));
-    if (isLB) {
-      svc.status.loadBalancer.ingress.forEach((ing, i) => {
-        if (ing.ip !== null) note(ing.ip, `status.loadBalancer.ingress[${i}].ip`);
-      });
-      if (spec.loadBalancerIP !== null) note(spec.loadBalancerIP, 'spec.loadBalancerIP');
+      claimed.set(c.ck, c.sp);
+      plan.fes.push(c);
+      st.frontends++;
+      if (c.kind === FrontendKind.LoadBalancer || c.kind === FrontendKind.ExternalIP) plan.owned.push(c.ip);
     }
-    for (const ip of spec.clusterIPs) plan.clusterIPs.push(ip);
-    if (isLB && etpLocal && spec.healthCheckNodePort !== 0) {
-      plan.healthChecks.push({ service: key, nodePort: spec.healthCheckNodePort, localEndpoints: localAddrs.size });
-    }
+    if (frag.notes.length > 0) st.errors.push(...frag.notes);
+    plan.clusterIPs.push(frag.clusterIPs);
+    if (frag.healthCheck !== null) plan.healthChecks.push({ ...frag.healthCheck });
   }
 
-  return { table: layout(plan, input, interner), status };
+  const table = layout(plan, input, interner);
+  if (cache !== null) {
+    cache.interner = interner;
+    cache.context = context;
+    cache.fragments = fragments;
+    cache.rebuilt = rebuilt;
+  }
+  return { table, status };
 }
 
 interface Plan {
   sps: SpPlan[];
-  fes: FrontendPlan[];
-  /** Flat (service-port key id, backend key id) pairs of serving endpoints. */
-  validPairs: number[];
-  clusterIPs: IP[];
+  fes: Candidate[];
+  /** Per compiled service: flat (service-port key id, backend key id) pairs of serving endpoints. */
+  validPairs: Int32Array[];
+  clusterIPs: (readonly IP[])[];
   owned: IP[];
   healthChecks: HealthCheckInfo[];
 }
@@ -389,7 +536,7 @@ function collectEndpoints(slices: readonly EndpointSlice[], sp: ServicePort, fam
   return [...byKey.values()];
 }
 
-/** Plans → typed arrays. */
+/** Plans → typed arrays: copies of the pools' precomputed records, Maglev tables copied when known. */
 function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner): ServiceTable {
   const node = input.node.spec;
   const prev = input.previous ?? null;
@@ -401,11 +548,11 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
   let mag32 = 0;
   let n4 = 0;
   let n6 = 0;
-  const place = (p: PoolPlan, id: string): void => {
+  const place = (p: PoolPlan): void => {
     p.start = nBackends;
-    nBackends += p.eps.length;
-    if (p.eps.length === 0) return;
-    p.size = maglevSize(p.eps.length);
+    nBackends += p.count;
+    p.mag = 0;
+    if (p.count === 0) return;
     if (p.wide) {
       p.mag = mag32;
       mag32 += p.size;
@@ -413,13 +560,18 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
       p.mag = mag16;
       mag16 += p.size;
     }
-    const was = prev?.poolIndex.get(id);
-    if (was !== undefined && was.size === p.size && was.wide === p.wide && was.sig === p.sig) p.reuse = was.mag;
-    poolIndex.set(id, { sig: p.sig, mag: p.mag, size: p.size, wide: p.wide });
+    if (p.magSrc === null && prev !== null) {
+      const was = prev.poolIndex.get(p.id);
+      if (was !== undefined && was.size === p.size && was.wide === p.wide && was.sig === p.sig) {
+        p.magSrc = p.wide ? prev.maglev32 : prev.maglev16;
+        p.magSrcOff = was.mag;
+      }
+    }
+    poolIndex.set(p.id, { sig: p.sig, mag: p.mag, size: p.size, wide: p.wide });
   };
   for (const sp of plan.sps) {
-    place(sp.cluster, `${sp.spKey}|${sp.family}|c`);
-    if (sp.local !== null) place(sp.local, `${sp.spKey}|${sp.family}|l`);
+    place(sp.cluster);
+    if (sp.local !== null) place(sp.local);
     if (sp.family === 4) {
       sp.rangeStart = n4;
       n4 += sp.ranges.length;
@@ -436,27 +588,24 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
   let scratch = new Int32Array(0);
   const members = new PairMap(nBackends);
   const fill = (p: PoolPlan): void => {
-    p.eps.forEach((e, i) => {
-      const b = p.start + i;
-      const o = b * BE_STRIDE;
-      const w = ipWords(e.ip);
-      be[o] = w[0]; be[o + 1] = w[1]; be[o + 2] = w[2]; be[o + 3] = w[3];
-      be[o + BE_PORT] = e.port;
-      be[o + BE_KEY] = e.keyId;
-      be[o + BE_FLAGS] = (e.ip.family === 6 ? BEF_V6 : 0) | (e.local ? BEF_LOCAL : 0) | (e.ready ? BEF_READY : 0) |
-        (e.serving ? BEF_SERVING : 0) | (e.terminating ? BEF_TERMINATING : 0);
-      beMeta[b] = { key: e.key, address: e.ip.text, nodeName: e.nodeName };
-      members.set(p.start, e.keyId, b);
-    });
-    if (p.eps.length === 0) return;
+    const n = p.count;
+    if (n === 0) return;
+    const start = p.start;
+    be.set(p.be, start * BE_STRIDE);
+    const ids = p.keyIds, meta = p.meta;
+    for (let i = 0; i < n; i++) {
+      beMeta[start + i] = meta[i];
+      members.set(start, ids[i], start + i);
+    }
+    const src = p.magSrc;
     if (p.wide) {
-      if (p.reuse >= 0 && prev !== null) maglev32.set(prev.maglev32.subarray(p.reuse, p.reuse + p.size), p.mag);
-      else populateMaglev(p.eps.map((e) => e.key), p.size, maglev32, p.mag);
-    } else if (p.reuse >= 0 && prev !== null) {
-      maglev16.set(prev.maglev16.subarray(p.reuse, p.reuse + p.size), p.mag);
+      if (src !== null) maglev32.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
+      else populateMaglev(p.keys, p.size, maglev32, p.mag);
+    } else if (src !== null) {
+      maglev16.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
     } else {
       if (scratch.length < p.size) scratch = new Int32Array(p.size);
-      populateMaglev(p.eps.map((e) => e.key), p.size, scratch, 0);
+      populateMaglev(p.keys, p.size, scratch, 0);
       for (let i = 0; i < p.size; i++) maglev16[p.mag + i] = scratch[i];
     }
   };
@@ -465,8 +614,10 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
   for (const sp of plan.sps) {
     fill(sp.cluster);
     if (sp.local !== null) fill(sp.local);
-    if (sp.family === 4) ranges4.set(prefixes4(sp.ranges), sp.rangeStart * 2);
-    else ranges6.set(prefixes6(sp.ranges), sp.rangeStart * 8);
+    if (sp.ranges.length > 0) {
+      if (sp.family === 4) ranges4.set(sp.rangeWords, sp.rangeStart * 2);
+      else ranges6.set(sp.rangeWords, sp.rangeStart * 8);
+    }
   }
 
   // Frontends: the slot tables hold the records.
@@ -480,14 +631,14 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     rec.fill(0);
     rec[R_FLAGS] = sp.flags | f.kind;
     rec[R_CSTART] = sp.cluster.start;
-    rec[R_CCOUNT] = sp.cluster.eps.length;
+    rec[R_CCOUNT] = sp.cluster.count;
     rec[R_CMAG] = sp.cluster.mag;
     rec[R_CMAGSIZE] = sp.cluster.size;
     if (sp.local !== null) {
       rec[R_LSTART] = sp.local.start;
-      rec[R_LCOUNT] = sp.local.eps.length;
+      rec[R_LCOUNT] = sp.local.count;
       rec[R_LMAG] = sp.local.mag;
-      rec[R_LMAGSIZE] = sp.local.eps.length > 0 ? sp.local.size : -1; // -1: a local pool, empty
+      rec[R_LMAGSIZE] = sp.local.count > 0 ? sp.local.size : -1; // -1: a local pool, empty
     }
     rec[R_SPKEY] = sp.spKeyId;
     rec[R_RANGE] = sp.rangeStart;
@@ -504,30 +655,38 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     if (id < 0) throw new Error(`internal: frontend ${frontendText(f.ip, f.protocol, f.port)} inserted twice`);
     feMeta.push({
       id, service: sp.service, servicePort: sp.spKey, portName: sp.portName, family: f.ip.family, address: f.ip.text,
-      protocol: f.protocol, proto: f.proto, port: f.port, sourceRanges: sp.ranges.map((c) => c.text),
+      protocol: f.protocol, proto: f.proto, port: f.port, sourceRanges: sp.sourceRangeTexts,
     });
   }
 
-  const valid = new PairMap(plan.validPairs.length / 2);
-  for (let i = 0; i < plan.validPairs.length; i += 2) valid.set(plan.validPairs[i], plan.validPairs[i + 1], 1);
+  let nValid = 0;
+  for (const v of plan.validPairs) nValid += v.length / 2;
+  const valid = new PairMap(nValid);
+  for (const v of plan.validPairs) for (let i = 0; i < v.length; i += 2) valid.set(v[i], v[i + 1], 1);
 
-  const set4 = (ips: readonly IP[]): PairMap => {
-    const m = new PairMap(ips.length);
-    for (const ip of ips) if (ip.family === 4) m.set(ip.v4, 0, 1);
+  const set4 = (lists: readonly (readonly IP[])[]): PairMap => {
+    let n = 0;
+    for (const l of lists) n += l.length;
+    const m = new PairMap(n);
+    for (const l of lists) for (const ip of l) if (ip.family === 4) m.set(ip.v4, 0, 1);
     return m;
   };
-  const set6 = (ips: readonly IP[]): QuadMap => {
-    const m = new QuadMap(ips.length);
-    for (const ip of ips) {
-      if (ip.family !== 6) continue;
-      const w = ipWords(ip);
-      m.set(w[0], w[1], w[2], w[3], 0, 1);
+  const set6 = (lists: readonly (readonly IP[])[]): QuadMap => {
+    let n = 0;
+    for (const l of lists) n += l.length;
+    const m = new QuadMap(n);
+    for (const l of lists) {
+      for (const ip of l) {
+        if (ip.family !== 6) continue;
+        const w = ipWords(ip);
+        m.set(w[0], w[1], w[2], w[3], 0, 1);
+      }
     }
     return m;
   };
   const nodeHosts = node.nodeIPs.map(hostPrefix);
 
-  return new ServiceTable({
+  const table = new ServiceTable({
     interner,
     balancer: input.balancer ?? 'maglev',
     randomSeed: input.randomSeed ?? 0x2545f491,
@@ -550,8 +709,8 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     node6: prefixes6(nodeHosts),
     serviceCIDR4: prefixes4(node.serviceCIDRs),
     serviceCIDR6: prefixes6(node.serviceCIDRs),
-    owns4: set4(plan.owned),
-    owns6: set6(plan.owned),
+    owns4: set4([plan.owned]),
+    owns6: set6([plan.owned]),
     clusterIP4: set4(plan.clusterIPs),
     clusterIP6: set6(plan.clusterIPs),
     feMeta,
@@ -559,4 +718,13 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     healthChecks: plan.healthChecks,
     poolIndex,
   });
+  // The pools' Maglev tables now live in this (immutable) table: the next compile copies from here.
+  for (const sp of plan.sps) {
+    for (const p of sp.local === null ? [sp.cluster] : [sp.cluster, sp.local]) {
+      if (p.count === 0) continue;
+      p.magSrc = p.wide ? maglev32 : maglev16;
+      p.magSrcOff = p.mag;
+    }
+  }
+  return table;
 }
