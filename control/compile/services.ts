@@ -46,7 +46,7 @@ import {
   PairMap, QuadMap, R_AFFMS, R_CCOUNT, R_CMAG, R_CMAGSIZE, R_CSTART, R_FLAGS, R_LCOUNT, R_LMAG, R_LMAGSIZE, R_LSTART,
   R_META, R_RANGE, R_RANGES, R_SPKEY, R_WORDS, ServiceTable, backendKey,
 } from '../../dataplane/tables/service-table';
-import type { BackendMeta, FrontendMeta, HealthCheckInfo, PoolIndexEntry } from '../../dataplane/tables/service-table';
+import type { BackendMeta, FrontendMeta, HealthCheckInfo, PoolList } from '../../dataplane/tables/service-table';
 
 /** kube-apiserver's default --service-node-port-range. */
 export const DEFAULT_NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
@@ -121,6 +121,9 @@ interface PoolPlan {
   sig: string;
   keys: string[];
   keyIds: Int32Array;
+  /** keyIds ascending, and each one's position in the pool (ServiceTableData.memberKeys/memberPos). */
+  memberKeys: Int32Array;
+  memberPos: Int32Array;
   /** count × BE_STRIDE words. */
   be: Int32Array;
   meta: BackendMeta[];
@@ -188,8 +191,11 @@ interface ServiceFragment {
   cands: Candidate[];
   /** Notes after the claims (addresses of a family the service does not have). */
   notes: ServiceCompileIssue[];
-  /** Flat (service-port key id, backend key id) pairs of serving endpoints. */
-  validPairs: Int32Array;
+  /** Service-port key ids with serving endpoints, and where each one's chunk starts in validChunks. */
+  validSpIds: Int32Array;
+  validOffs: Int32Array;
+  /** Per service port: n, then the n backend key ids of its serving endpoints, ascending (ServiceTableData.validKeys). */
+  validChunks: Int32Array;
   clusterIPs: readonly IP[];
   healthCheck: HealthCheckInfo | null;
 }
@@ -203,7 +209,7 @@ interface ServiceFragment {
 export class ServiceCompileCache {
   /** @internal */ interner: KeyInterner | null = null;
   /** @internal */ context = '';
-  /** @internal */ fragments = new Map<Service, ServiceFragment>();
+  /** @internal By "namespace/name". */ fragments = new Map<string, ServiceFragment>();
   /** Fragments built by the last compile (the rest were reused). */
   rebuilt = 0;
 }
@@ -268,13 +274,46 @@ function frontendText(ip: IP, proto: string, port: number): string {
 }
 
 /** Services oldest first: creationTimestamp (missing or unparsable = newest), then namespace/name. */
-function oldestFirst(services: readonly Service[]): Service[] {
-  const keyed = services.map((svc) => {
-    const t = svc.metadata.creationTimestamp === null ? NaN : Date.parse(svc.metadata.creationTimestamp);
-    return { svc, t: Number.isNaN(t) ? Infinity : t, name: `${svc.metadata.namespace}/${svc.metadata.name}` };
+function oldestFirst(services: readonly Service[]): number[] {
+  const keys = services.map(sortKey);
+  const order = Array.from(keys.keys());
+  order.sort((i, j) => {
+    const a = keys[i], b = keys[j];
+    return a.t !== b.t ? (a.t < b.t ? -1 : 1) : compareCodeUnits(a.name, b.name);
   });
-  keyed.sort((a, b) => (a.t !== b.t ? (a.t < b.t ? -1 : 1) : compareCodeUnits(a.name, b.name)));
-  return keyed.map((k) => k.svc);
+  return order;
+}
+
+interface SortKey {
+  /** creationTimestamp in ms, Infinity when missing or unparsable. */
+  t: number;
+  /** "namespace/name" */
+  name: string;
+}
+
+/** Per EndpointSlice object (immutable): "namespace/service", computed once. */
+const sliceServices = new WeakMap<EndpointSlice, string>();
+
+function sliceService(es: EndpointSlice): string {
+  let k = sliceServices.get(es);
+  if (k === undefined) {
+    k = `${es.metadata.namespace}/${es.serviceName}`;
+    sliceServices.set(es, k);
+  }
+  return k;
+}
+
+/** Per Service object (immutable): its sort key, computed once. */
+const sortKeys = new WeakMap<Service, SortKey>();
+
+function sortKey(svc: Service): SortKey {
+  let k = sortKeys.get(svc);
+  if (k === undefined) {
+    const t = svc.metadata.creationTimestamp === null ? NaN : Date.parse(svc.metadata.creationTimestamp);
+    k = { t: Number.isNaN(t) ? Infinity : t, name: `${svc.metadata.namespace}/${svc.metadata.name}` };
+    sortKeys.set(svc, k);
+  }
+  return k;
 }
 
 /** Ready endpoints, else serving+terminating ones (kube-proxy's terminating fallback). */
@@ -302,8 +341,11 @@ function pool(eps: EndpointRec[], id: string): PoolPlan {
     keyIds[i] = e.keyId;
     meta.push({ key: e.key, address: e.ip.text, nodeName: e.nodeName });
   });
+  const order = Array.from(keyIds.keys()).sort((a, b) => keyIds[a] - keyIds[b]);
+  const memberKeys = Int32Array.from(order, (i) => keyIds[i]);
+  const memberPos = Int32Array.from(order);
   return {
-    id, count: n, sig: keys.join(','), keys, keyIds, be, meta, size: n > 0 ? maglevSize(n) : 0, wide: n > MAGLEV16_MAX_BACKENDS,
+    id, count: n, sig: keys.join(','), keys, keyIds, memberKeys, memberPos, be, meta, size: n > 0 ? maglevSize(n) : 0, wide: n > MAGLEV16_MAX_BACKENDS,
     start: 0, mag: 0, magSrc: null, magSrcOff: 0,
   };
 }
@@ -312,7 +354,8 @@ function pool(eps: EndpointRec[], id: string): PoolPlan {
 function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx): ServiceFragment {
   const { key, range, interner } = ctx;
   const frag: ServiceFragment = {
-    svc, slices, compiled: false, skipErrors: [], sps: [], cands: [], notes: [], validPairs: new Int32Array(0), clusterIPs: [], healthCheck: null,
+    svc, slices, compiled: false, skipErrors: [], sps: [], cands: [], notes: [],
+    validSpIds: EMPTY, validOffs: EMPTY, validChunks: EMPTY, clusterIPs: [], healthCheck: null,
   };
   const spec = svc.spec;
   if (spec.type === 'ExternalName' || spec.headless) return frag;
@@ -338,7 +381,8 @@ function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx)
   const itpLocal = spec.internalTrafficPolicy === 'Local';
   const affMs = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_CLIENT_IP_AFFINITY_SECONDS) * 1000 : 0;
   const localAddrs = new Set<string>();
-  const validPairs: number[] = [];
+  /** Service-port key id → backend key ids of serving endpoints (both families). */
+  const valid = new Map<number, Set<number>>();
 
   spec.ports.forEach((sp, pi) => {
     const protoNum = PROTO[sp.protocol] ?? 6;
@@ -365,7 +409,12 @@ function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx)
         sourceRangeTexts: ranges.map((c) => c.text),
       };
       frag.sps.push(spp);
-      for (const e of eps) if (e.serving) validPairs.push(spKeyId, e.keyId);
+      for (const e of eps) {
+        if (!e.serving) continue;
+        let set = valid.get(spKeyId);
+        if (set === undefined) valid.set(spKeyId, (set = new Set()));
+        set.add(e.keyId);
+      }
 
       const cand = (kind: FrontendKind, ip: IP, port: number, path: string): void => {
         frag.cands.push({ kind, ip, proto: protoNum, protocol: sp.protocol, port, sp: spp, path, ck: `${protoNum}|${ip.text}|${port}` });
@@ -403,8 +452,35 @@ function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx)
   if (isLB && etpLocal && spec.healthCheckNodePort !== 0) {
     frag.healthCheck = { service: key, nodePort: spec.healthCheckNodePort, localEndpoints: localAddrs.size };
   }
-  frag.validPairs = Int32Array.from(validPairs);
+  const ids: number[] = [], offs: number[] = [], chunks: number[] = [];
+  for (const [id, set] of valid) {
+    ids.push(id);
+    offs.push(chunks.length);
+    chunks.push(set.size, ...[...set].sort((a, b) => a - b));
+  }
+  frag.validSpIds = Int32Array.from(ids);
+  frag.validOffs = Int32Array.from(offs);
+  frag.validChunks = Int32Array.from(chunks);
   return frag;
+}
+
+/** Pools of a rebuilt fragment whose backends are unchanged take the Maglev table of the fragment it replaces. */
+function inheritMaglev(frag: ServiceFragment, old: ServiceFragment): void {
+  const was = new Map<string, PoolPlan>();
+  for (const sp of old.sps) {
+    was.set(sp.cluster.id, sp.cluster);
+    if (sp.local !== null) was.set(sp.local.id, sp.local);
+  }
+  const take = (p: PoolPlan): void => {
+    const o = was.get(p.id);
+    if (o === undefined || o.magSrc === null || o.sig !== p.sig || o.size !== p.size || o.wide !== p.wide) return;
+    p.magSrc = o.magSrc;
+    p.magSrcOff = o.magSrcOff;
+  };
+  for (const sp of frag.sps) {
+    take(sp.cluster);
+    if (sp.local !== null) take(sp.local);
+  }
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -414,6 +490,7 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 const NO_SLICES: readonly EndpointSlice[] = [];
+const EMPTY = new Int32Array(0);
 
 export function compileServices(input: CompileServicesInput): CompiledServices {
   const node = input.node.spec;
@@ -425,35 +502,31 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   // Fragments of the last compile, if they were built for the same node-level inputs.
   const cache = input.cache ?? null;
   const context = `${node.nodeName}\n${nodePortIPs.map((ip) => ip.text).join(',')}\n${range.min}-${range.max}`;
-  let cached: Map<Service, ServiceFragment> | null = null;
+  let cached: Map<string, ServiceFragment> | null = null;
   if (cache !== null && cache.interner === interner && cache.context === context) cached = cache.fragments;
-  const fragments = new Map<Service, ServiceFragment>();
+  const fragments = new Map<string, ServiceFragment>();
   let rebuilt = 0;
 
   // Slices by "namespace/service".
   const slicesBy = new Map<string, EndpointSlice[]>();
   for (const es of input.endpointSlices) {
     if (es.addressType === 'FQDN' || es.serviceName === '') continue;
-    const k = `${es.metadata.namespace}/${es.serviceName}`;
+    const k = sliceService(es);
     const l = slicesBy.get(k);
     if (l === undefined) slicesBy.set(k, [es]);
     else l.push(es);
   }
 
-  const statusOf = new Map<Service, ServiceCompileStatus>();
-  const status: ServiceCompileStatus[] = input.services.map((s) => {
-    const st: ServiceCompileStatus = { key: `${s.metadata.namespace}/${s.metadata.name}`, frontends: 0, errors: [] };
-    statusOf.set(s, st);
-    return st;
-  });
+  const status: ServiceCompileStatus[] = input.services.map((s) => ({ key: sortKey(s).name, frontends: 0, errors: [] }));
 
-  const plan: Plan = { sps: [], fes: [], validPairs: [], clusterIPs: [], owned: [], healthChecks: [] };
+  const plan: Plan = { sps: [], fes: [], valid: [], clusterIPs: [], owned: [], healthChecks: [] };
   /** "proto|address|port" → the service port holding it. */
   const claimed = new Map<string, SpPlan>();
   const seen = new Set<string>();
 
-  for (const svc of oldestFirst(input.services)) {
-    const st = statusOf.get(svc) as ServiceCompileStatus;
+  for (const i of oldestFirst(input.services)) {
+    const svc = input.services[i];
+    const st = status[i];
     const key = st.key;
     if (seen.has(key)) {
       st.errors.push({ path: 'metadata.name', message: `duplicate Service ${key} in the input; only the oldest one is compiled` });
@@ -461,18 +534,20 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
     }
     seen.add(key);
     const slices = slicesBy.get(key) ?? NO_SLICES;
-    let frag = cached?.get(svc);
-    if (frag === undefined || !sameList(frag.slices, slices)) {
+    const old = cached?.get(key);
+    let frag = old;
+    if (frag === undefined || frag.svc !== svc || !sameList(frag.slices, slices)) {
       frag = buildFragment(svc, slices, { key, nodeName: node.nodeName, nodePortIPs, range, interner });
+      if (old !== undefined) inheritMaglev(frag, old);
       rebuilt++;
     }
-    fragments.set(svc, frag);
+    fragments.set(key, frag);
     if (!frag.compiled) {
       st.errors.push(...frag.skipErrors);
       continue;
     }
     for (const sp of frag.sps) plan.sps.push(sp);
-    plan.validPairs.push(frag.validPairs);
+    if (frag.validSpIds.length > 0) plan.valid.push(frag);
     for (const c of frag.cands) {
       const holder = claimed.get(c.ck);
       if (holder !== undefined) {
@@ -491,7 +566,8 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
     if (frag.healthCheck !== null) plan.healthChecks.push({ ...frag.healthCheck });
   }
 
-  const table = layout(plan, input, interner);
+  // With a valid cache, rebuilt fragments already took the Maglev tables they can reuse.
+  const table = layout(plan, input, interner, cached === null);
   if (cache !== null) {
     cache.interner = interner;
     cache.context = context;
@@ -504,8 +580,8 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
 interface Plan {
   sps: SpPlan[];
   fes: Candidate[];
-  /** Per compiled service: flat (service-port key id, backend key id) pairs of serving endpoints. */
-  validPairs: Int32Array[];
+  /** Compiled services with serving endpoints. */
+  valid: ServiceFragment[];
   clusterIPs: (readonly IP[])[];
   owned: IP[];
   healthChecks: HealthCheckInfo[];
@@ -537,10 +613,10 @@ function collectEndpoints(slices: readonly EndpointSlice[], sp: ServicePort, fam
 }
 
 /** Plans → typed arrays: copies of the pools' precomputed records, Maglev tables copied when known. */
-function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner): ServiceTable {
+function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, usePrevious: boolean): ServiceTable {
   const node = input.node.spec;
-  const prev = input.previous ?? null;
-  const poolIndex = new Map<string, PoolIndexEntry>();
+  const prev = usePrevious ? input.previous ?? null : null;
+  const poolIndex: PoolList = { ids: [], sigs: [], mag: [], size: [], wide: [] };
 
   // Backend records and Maglev space per pool.
   let nBackends = 0;
@@ -567,7 +643,11 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
         p.magSrcOff = was.mag;
       }
     }
-    poolIndex.set(p.id, { sig: p.sig, mag: p.mag, size: p.size, wide: p.wide });
+    poolIndex.ids.push(p.id);
+    poolIndex.sigs.push(p.sig);
+    poolIndex.mag.push(p.mag);
+    poolIndex.size.push(p.size);
+    poolIndex.wide.push(p.wide);
   };
   for (const sp of plan.sps) {
     place(sp.cluster);
@@ -586,17 +666,17 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
   const maglev16 = new Uint16Array(mag16);
   const maglev32 = new Int32Array(mag32);
   let scratch = new Int32Array(0);
-  const members = new PairMap(nBackends);
+  const memberKeys = new Int32Array(nBackends);
+  const memberPos = new Int32Array(nBackends);
   const fill = (p: PoolPlan): void => {
     const n = p.count;
     if (n === 0) return;
     const start = p.start;
     be.set(p.be, start * BE_STRIDE);
-    const ids = p.keyIds, meta = p.meta;
-    for (let i = 0; i < n; i++) {
-      beMeta[start + i] = meta[i];
-      members.set(start, ids[i], start + i);
-    }
+    memberKeys.set(p.memberKeys, start);
+    memberPos.set(p.memberPos, start);
+    const meta = p.meta;
+    for (let i = 0; i < n; i++) beMeta[start + i] = meta[i];
     const src = p.magSrc;
     if (p.wide) {
       if (src !== null) maglev32.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
@@ -659,10 +739,19 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     });
   }
 
-  let nValid = 0;
-  for (const v of plan.validPairs) nValid += v.length / 2;
-  const valid = new PairMap(nValid);
-  for (const v of plan.validPairs) for (let i = 0; i < v.length; i += 2) valid.set(v[i], v[i + 1], 1);
+  let nValidSps = 0, nValidWords = 0;
+  for (const f of plan.valid) {
+    nValidSps += f.validSpIds.length;
+    nValidWords += f.validChunks.length;
+  }
+  const validIndex = new PairMap(nValidSps);
+  const validKeys = new Int32Array(nValidWords);
+  let vo = 0;
+  for (const f of plan.valid) {
+    validKeys.set(f.validChunks, vo);
+    for (let i = 0; i < f.validSpIds.length; i++) validIndex.set(f.validSpIds[i], 0, vo + f.validOffs[i]);
+    vo += f.validChunks.length;
+  }
 
   const set4 = (lists: readonly (readonly IP[])[]): PairMap => {
     let n = 0;
@@ -697,8 +786,10 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     maglev32,
     be,
     backendCount: nBackends,
-    members,
-    valid,
+    memberKeys,
+    memberPos,
+    validIndex,
+    validKeys,
     ranges4,
     ranges6,
     cluster4: prefixes4(node.clusterCIDRs),
@@ -719,12 +810,14 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner):
     poolIndex,
   });
   // The pools' Maglev tables now live in this (immutable) table: the next compile copies from here.
+  const keep = (p: PoolPlan): void => {
+    if (p.count === 0) return;
+    p.magSrc = p.wide ? maglev32 : maglev16;
+    p.magSrcOff = p.mag;
+  };
   for (const sp of plan.sps) {
-    for (const p of sp.local === null ? [sp.cluster] : [sp.cluster, sp.local]) {
-      if (p.count === 0) continue;
-      p.magSrc = p.wide ? maglev32 : maglev16;
-      p.magSrcOff = p.mag;
-    }
+    keep(sp.cluster);
+    if (sp.local !== null) keep(sp.local);
   }
   return table;
 }
