@@ -212,6 +212,15 @@ export class ServiceCompileCache {
   /** @internal By "namespace/name". */ fragments = new Map<string, ServiceFragment>();
   /** Fragments built by the last compile (the rest were reused). */
   rebuilt = 0;
+  /**
+   * The 16-bit Maglev arena the tables built with this cache view: append-only. A table's
+   * maglev16 is arena.subarray(0, used at its build), so writing past `arenaUsed` changes no
+   * table already handed out; pools already in the arena keep their offset (no copy). When it
+   * is full or more than half garbage, the next layout compacts into a new arena.
+   * @internal
+   */
+  arena16: Uint16Array | null = null;
+  /** @internal */ arenaUsed = 0;
 }
 
 interface Ctx {
@@ -567,7 +576,7 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   }
 
   // With a valid cache, rebuilt fragments already took the Maglev tables they can reuse.
-  const table = layout(plan, input, interner, cached === null);
+  const table = layout(plan, input, interner, cached === null, cache);
   if (cache !== null) {
     cache.interner = interner;
     cache.context = context;
@@ -613,7 +622,7 @@ function collectEndpoints(slices: readonly EndpointSlice[], sp: ServicePort, fam
 }
 
 /** Plans → typed arrays: copies of the pools' precomputed records, Maglev tables copied when known. */
-function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, usePrevious: boolean): ServiceTable {
+function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, usePrevious: boolean, cache: ServiceCompileCache | null): ServiceTable {
   const node = input.node.spec;
   const prev = usePrevious ? input.previous ?? null : null;
   const poolIndex: PoolList = { ids: [], sigs: [], mag: [], size: [], wide: [] };
@@ -633,7 +642,7 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
       p.mag = mag32;
       mag32 += p.size;
     } else {
-      p.mag = mag16;
+      p.mag = mag16; // final unless the arena places it (below)
       mag16 += p.size;
     }
     if (p.magSrc === null && prev !== null) {
@@ -643,11 +652,6 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
         p.magSrcOff = was.mag;
       }
     }
-    poolIndex.ids.push(p.id);
-    poolIndex.sigs.push(p.sig);
-    poolIndex.mag.push(p.mag);
-    poolIndex.size.push(p.size);
-    poolIndex.wide.push(p.wide);
   };
   for (const sp of plan.sps) {
     place(sp.cluster);
@@ -663,8 +667,51 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
 
   const be = new Int32Array(nBackends * BE_STRIDE);
   const beMeta: BackendMeta[] = new Array<BackendMeta>(nBackends);
-  const maglev16 = new Uint16Array(mag16);
+  // 16-bit Maglev space: a fresh array in layout order, or (with a cache) the append-only arena.
+  let target: Uint16Array;
+  let used = mag16;
+  const each16 = (fn: (p: PoolPlan) => void): void => {
+    for (const sp of plan.sps) {
+      if (sp.cluster.count > 0 && !sp.cluster.wide) fn(sp.cluster);
+      if (sp.local !== null && sp.local.count > 0 && !sp.local.wide) fn(sp.local);
+    }
+  };
+  if (cache === null) {
+    target = new Uint16Array(mag16);
+  } else {
+    const arena = cache.arena16;
+    let inArena = 0;
+    if (arena !== null) each16((p) => { if (p.magSrc === arena) inArena += p.size; });
+    const need = mag16 - inArena;
+    if (arena !== null && cache.arenaUsed + need <= arena.length && cache.arenaUsed - inArena <= mag16) {
+      target = arena;
+      let at = cache.arenaUsed;
+      each16((p) => {
+        if (p.magSrc === arena) p.mag = p.magSrcOff;
+        else {
+          p.mag = at;
+          at += p.size;
+        }
+      });
+      used = at;
+    } else {
+      target = new Uint16Array(Math.max(4096, Math.ceil(mag16 * 1.5)));
+    }
+    cache.arena16 = target;
+    cache.arenaUsed = used;
+  }
+  const maglev16 = target.length === used ? target : target.subarray(0, used);
   const maglev32 = new Int32Array(mag32);
+  for (const sp of plan.sps) {
+    for (const p of [sp.cluster, sp.local]) {
+      if (p === null || p.count === 0) continue;
+      poolIndex.ids.push(p.id);
+      poolIndex.sigs.push(p.sig);
+      poolIndex.mag.push(p.mag);
+      poolIndex.size.push(p.size);
+      poolIndex.wide.push(p.wide);
+    }
+  }
   let scratch = new Int32Array(0);
   const memberKeys = new Int32Array(nBackends);
   const memberPos = new Int32Array(nBackends);
@@ -681,12 +728,14 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
     if (p.wide) {
       if (src !== null) maglev32.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
       else populateMaglev(p.keys, p.size, maglev32, p.mag);
+    } else if (src === target && p.magSrcOff === p.mag) {
+      // already in the arena, where it stays
     } else if (src !== null) {
-      maglev16.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
+      target.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
     } else {
       if (scratch.length < p.size) scratch = new Int32Array(p.size);
       populateMaglev(p.keys, p.size, scratch, 0);
-      for (let i = 0; i < p.size; i++) maglev16[p.mag + i] = scratch[i];
+      for (let i = 0; i < p.size; i++) target[p.mag + i] = scratch[i];
     }
   };
   const ranges4 = new Uint32Array(n4 * 2);
@@ -812,7 +861,7 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
   // The pools' Maglev tables now live in this (immutable) table: the next compile copies from here.
   const keep = (p: PoolPlan): void => {
     if (p.count === 0) return;
-    p.magSrc = p.wide ? maglev32 : maglev16;
+    p.magSrc = p.wide ? maglev32 : target;
     p.magSrcOff = p.mag;
   };
   for (const sp of plan.sps) {
