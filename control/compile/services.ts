@@ -27,6 +27,12 @@
  *    local endpoints. Each non-empty pool gets its own Maglev table (maglevSize: ≥ 100 entries
  *    per backend; 16-bit entries unless the pool has more than 65535 backends). With `previous`, a pool whose backend keys are unchanged copies its Maglev
  *    table instead of repopulating it (same result, much cheaper).
+ *  - Incremental (`cache`, a ServiceCompileCache; NodeCompiler keeps one): per-service
+ *    fragments are reused while the Service and its slice objects are the same, so only
+ *    changed services are recompiled; the conflict pass and the layout stay linear copies over
+ *    all services. 16-bit Maglev tables then live in the cache's append-only arena (offsets
+ *    depend on history; contents do not). services-incremental.test.ts checks the result
+ *    against a from-scratch compile.
  *  - backendStillValid: every endpoint whose serving condition is true (ready, or terminating
  *    but still serving) of the service port, whichever pool it is in.
  *
