@@ -146,6 +146,17 @@ interface PoolPlan {
    */
   magSrc: Uint16Array | Int32Array | null;
   magSrcOff: number;
+  /** The table this pool was last laid out in (its records at `lastStart`), or null. */
+  last: LaidOut | null;
+  lastStart: number;
+}
+
+/** The position-dependent arrays of one layout (immutable once built) that later layouts copy runs from. */
+interface LaidOut {
+  be: Int32Array;
+  memberKeys: Int32Array;
+  memberPos: Int32Array;
+  beMeta: BackendMeta[];
 }
 
 /** One service port in one family. */
@@ -178,6 +189,8 @@ interface Candidate {
   path: string;
   /** "proto|address|port" */
   ck: string;
+  /** Its describe metadata from the last layout (reused when the slot id is the same). */
+  meta: FrontendMeta | null;
 }
 
 /**
@@ -227,6 +240,9 @@ export class ServiceCompileCache {
    */
   arena16: Uint16Array | null = null;
   /** @internal */ arenaUsed = 0;
+  /** The last input's slices (a copy of the array) and their grouping by service. @internal */
+  slices: EndpointSlice[] | null = null;
+  /** @internal */ slicesBy: Map<string, EndpointSlice[]> | null = null;
 }
 
 interface Ctx {
@@ -306,6 +322,45 @@ interface SortKey {
   name: string;
 }
 
+function grouped(es: EndpointSlice): boolean {
+  return es.addressType !== 'FQDN' && es.serviceName !== '';
+}
+
+/**
+ * The last compile's slices-by-service map updated to `slices`, when it has the same length and
+ * at most 64 positions hold other objects, each for the same service as before; else null. The
+ * lists are replaced, never changed in place (fragments hold them to detect changes).
+ */
+function regroup(cache: ServiceCompileCache, slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> | null {
+  const last = cache.slices, m = cache.slicesBy;
+  if (last === null || m === null || last.length !== slices.length) return null;
+  const diff: number[] = [];
+  for (let i = 0; i < slices.length; i++) {
+    if (last[i] !== slices[i]) {
+      diff.push(i);
+      if (diff.length > 64) return null;
+    }
+  }
+  for (const i of diff) {
+    const o = last[i], n = slices[i];
+    const go = grouped(o), gn = grouped(n);
+    if (go !== gn || (go && sliceService(o) !== sliceService(n))) return null;
+  }
+  for (const i of diff) {
+    const o = last[i], n = slices[i];
+    if (!grouped(n)) continue;
+    const k = sliceService(n);
+    const l = m.get(k);
+    if (l === undefined) return null;
+    const j = l.indexOf(o);
+    if (j < 0 || l.lastIndexOf(o) !== j) return null;
+    const nl = l.slice();
+    nl[j] = n;
+    m.set(k, nl);
+  }
+  return m;
+}
+
 /** Per EndpointSlice object (immutable): "namespace/service", computed once. */
 const sliceServices = new WeakMap<EndpointSlice, string>();
 
@@ -361,7 +416,7 @@ function pool(eps: EndpointRec[], id: string): PoolPlan {
   const memberPos = Int32Array.from(order);
   return {
     id, count: n, sig: keys.join(','), keys, keyIds, memberKeys, memberPos, be, meta, size: n > 0 ? maglevSize(n) : 0, wide: n > MAGLEV16_MAX_BACKENDS,
-    start: 0, mag: 0, magSrc: null, magSrcOff: 0,
+    start: 0, mag: 0, magSrc: null, magSrcOff: 0, last: null, lastStart: 0,
   };
 }
 
@@ -432,7 +487,7 @@ function buildFragment(svc: Service, slices: readonly EndpointSlice[], ctx: Ctx)
       }
 
       const cand = (kind: FrontendKind, ip: IP, port: number, path: string): void => {
-        frag.cands.push({ kind, ip, proto: protoNum, protocol: sp.protocol, port, sp: spp, path, ck: `${protoNum}|${ip.text}|${port}` });
+        frag.cands.push({ kind, ip, proto: protoNum, protocol: sp.protocol, port, sp: spp, path, ck: `${protoNum}|${ip.text}|${port}`, meta: null });
       };
       spec.clusterIPs.forEach((ip, i) => {
         if (ip.family === family) cand(FrontendKind.ClusterIP, ip, sp.port, `spec.clusterIPs[${i}]`);
@@ -522,14 +577,21 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   const fragments = new Map<string, ServiceFragment>();
   let rebuilt = 0;
 
-  // Slices by "namespace/service".
-  const slicesBy = new Map<string, EndpointSlice[]>();
-  for (const es of input.endpointSlices) {
-    if (es.addressType === 'FQDN' || es.serviceName === '') continue;
-    const k = sliceService(es);
-    const l = slicesBy.get(k);
-    if (l === undefined) slicesBy.set(k, [es]);
-    else l.push(es);
+  // Slices by "namespace/service" (the last compile's grouping, patched, when few slices changed).
+  let slicesBy = cached !== null && cache !== null ? regroup(cache, input.endpointSlices) : null;
+  if (slicesBy === null) {
+    slicesBy = new Map<string, EndpointSlice[]>();
+    for (const es of input.endpointSlices) {
+      if (!grouped(es)) continue;
+      const k = sliceService(es);
+      const l = slicesBy.get(k);
+      if (l === undefined) slicesBy.set(k, [es]);
+      else l.push(es);
+    }
+  }
+  if (cache !== null) {
+    cache.slices = null; // set again once this compile succeeded
+    cache.slicesBy = null;
   }
 
   const status: ServiceCompileStatus[] = input.services.map((s) => ({ key: sortKey(s).name, frontends: 0, errors: [] }));
@@ -537,17 +599,15 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   const plan: Plan = { sps: [], fes: [], valid: [], clusterIPs: [], owned: [], healthChecks: [] };
   /** "proto|address|port" → the service port holding it. */
   const claimed = new Map<string, SpPlan>();
-  const seen = new Set<string>();
 
   for (const i of oldestFirst(input.services)) {
     const svc = input.services[i];
     const st = status[i];
     const key = st.key;
-    if (seen.has(key)) {
+    if (fragments.has(key)) {
       st.errors.push({ path: 'metadata.name', message: `duplicate Service ${key} in the input; only the oldest one is compiled` });
       continue;
     }
-    seen.add(key);
     const slices = slicesBy.get(key) ?? NO_SLICES;
     const old = cached?.get(key);
     let frag = old;
@@ -584,6 +644,8 @@ export function compileServices(input: CompileServicesInput): CompiledServices {
   // With a valid cache, rebuilt fragments already took the Maglev tables they can reuse.
   const table = layout(plan, input, interner, cached === null, cache);
   if (cache !== null) {
+    cache.slices = input.endpointSlices.slice();
+    cache.slicesBy = slicesBy;
     cache.interner = interner;
     cache.context = context;
     cache.fragments = fragments;
@@ -721,15 +783,39 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
   let scratch = new Int32Array(0);
   const memberKeys = new Int32Array(nBackends);
   const memberPos = new Int32Array(nBackends);
+  // Backend records, membership and metadata: pools laid out next to each other last time and
+  // again now are copied from the last layout as one run; others from their own arrays.
+  let run: LaidOut | null = null, runFrom = 0, runTo = 0, runLen = 0;
+  const flush = (): void => {
+    if (run === null || runLen === 0) return;
+    be.set(run.be.subarray(runFrom * BE_STRIDE, (runFrom + runLen) * BE_STRIDE), runTo * BE_STRIDE);
+    memberKeys.set(run.memberKeys.subarray(runFrom, runFrom + runLen), runTo);
+    memberPos.set(run.memberPos.subarray(runFrom, runFrom + runLen), runTo);
+    const src = run.beMeta;
+    for (let i = 0; i < runLen; i++) beMeta[runTo + i] = src[runFrom + i];
+    run = null;
+    runLen = 0;
+  };
   const fill = (p: PoolPlan): void => {
     const n = p.count;
     if (n === 0) return;
     const start = p.start;
-    be.set(p.be, start * BE_STRIDE);
-    memberKeys.set(p.memberKeys, start);
-    memberPos.set(p.memberPos, start);
-    const meta = p.meta;
-    for (let i = 0; i < n; i++) beMeta[start + i] = meta[i];
+    if (p.last !== null) {
+      if (run !== p.last || runFrom + runLen !== p.lastStart || runTo + runLen !== start) {
+        flush();
+        run = p.last;
+        runFrom = p.lastStart;
+        runTo = start;
+      }
+      runLen += n;
+    } else {
+      flush();
+      be.set(p.be, start * BE_STRIDE);
+      memberKeys.set(p.memberKeys, start);
+      memberPos.set(p.memberPos, start);
+      const meta = p.meta;
+      for (let i = 0; i < n; i++) beMeta[start + i] = meta[i];
+    }
     const src = p.magSrc;
     if (p.wide) {
       if (src !== null) maglev32.set(src.subarray(p.magSrcOff, p.magSrcOff + p.size), p.mag);
@@ -754,6 +840,7 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
       else ranges6.set(sp.rangeWords, sp.rangeStart * 8);
     }
   }
+  flush();
 
   // Frontends: the slot tables hold the records.
   let c4 = 0;
@@ -788,10 +875,15 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
       id = frontends.add6(w[0], w[1], w[2], w[3], pp, rec);
     }
     if (id < 0) throw new Error(`internal: frontend ${frontendText(f.ip, f.protocol, f.port)} inserted twice`);
-    feMeta.push({
-      id, service: sp.service, servicePort: sp.spKey, portName: sp.portName, family: f.ip.family, address: f.ip.text,
-      protocol: f.protocol, proto: f.proto, port: f.port, sourceRanges: sp.sourceRangeTexts,
-    });
+    let m = f.meta;
+    if (m === null || m.id !== id) {
+      m = {
+        id, service: sp.service, servicePort: sp.spKey, portName: sp.portName, family: f.ip.family, address: f.ip.text,
+        protocol: f.protocol, proto: f.proto, port: f.port, sourceRanges: sp.sourceRangeTexts,
+      };
+      f.meta = m;
+    }
+    feMeta.push(m);
   }
 
   let nValidSps = 0, nValidWords = 0;
@@ -865,10 +957,13 @@ function layout(plan: Plan, input: CompileServicesInput, interner: KeyInterner, 
     poolIndex,
   });
   // The pools' Maglev tables now live in this (immutable) table: the next compile copies from here.
+  const laidOut: LaidOut | null = cache !== null ? { be, memberKeys, memberPos, beMeta } : null;
   const keep = (p: PoolPlan): void => {
     if (p.count === 0) return;
     p.magSrc = p.wide ? maglev32 : target;
     p.magSrcOff = p.mag;
+    p.last = laidOut;
+    p.lastStart = p.start;
   };
   for (const sp of plan.sps) {
     keep(sp.cluster);
