@@ -13,7 +13,8 @@
  * The agents' onConfig keeps the DesiredState the way the real agent's forwarding side does
  * (NodeDesiredState: built by a snapshot, updated in place by a delta). With --compile it also
  * compiles it (NodeCompiler: services, Maglev, filters, routes — what agent.apply does before
- * the swap), so the numbers are apply → compiled → ACK.
+ * the swap), so the numbers are apply → compiled → ACK (both agents compile in this one
+ * thread, one after the other); (3) then also reports the compile time per agent alone.
  *
  *   node dist/scripts/bench-control.js [--changes 200] [--services 10000] [--endpoints-per-service 10] [--no-fsync] [--compile]
  */
@@ -65,6 +66,10 @@ interface BenchAgent {
   dir: string;
 }
 
+/** NodeCompiler.compile durations (ms) of every agent while `collectCompiles` is set (--compile). */
+const compileTimes: number[] = [];
+let collectCompiles = false;
+
 function startAgent(address: string, node: string, buildState: boolean): BenchAgent {
   const dir = tempDir('tapflow-bench-agent-');
   const waiters: { version: number; resolve: (t: number) => void }[] = [];
@@ -77,7 +82,9 @@ function startAgent(address: string, node: string, buildState: boolean): BenchAg
     onConfig: async (u: ConfigUpdate) => {
       if (!buildState) return;
       applyUpdate(target, u, true, (nc, state) => {
-        if (compiler !== null && nc !== null) compiler.compile(nc, state, u.version);
+        if (compiler === null || nc === null) return;
+        const r = compiler.compile(nc, state, u.version);
+        if (collectCompiles) compileTimes.push(r.compileMs);
       });
     },
   });
@@ -173,7 +180,14 @@ async function main(): Promise<void> {
     await server.controller.hub.waitForAcks(version);
 
     // 3. latency of one change on top of the big state
+    collectCompiles = COMPILE;
     results.bigState = await latency(cli, server, `big state (${server.controller.store.size} objects)`, 1000);
+    collectCompiles = false;
+    if (COMPILE && compileTimes.length > 0) {
+      const c = { compiles: compileTimes.length, p50: pct(compileTimes, 50), p99: pct(compileTimes, 99), max: Math.max(...compileTimes) };
+      process.stdout.write(`  of which NodeCompiler.compile per agent (${c.compiles} compiles): p50 ${c.p50.toFixed(2)} ms, p99 ${c.p99.toFixed(2)} ms, max ${c.max.toFixed(2)} ms\n`);
+      results.bigStateCompile = c;
+    }
     await a.client.stop();
     await b.client.stop();
     for (const x of [a, b]) fs.rmSync(x.dir, { recursive: true, force: true });

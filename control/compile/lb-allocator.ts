@@ -121,6 +121,9 @@ interface Managed {
   alloc: LbAllocation;
 }
 
+/** Adjusted copies of managed services by (immutable) original and allocated addresses. */
+const adjusted = new WeakMap<Service, { sig: string; copy: Service }>();
+
 export function allocateLoadBalancerIPs(input: LbAllocateInput): LbAllocationResult {
   const node = input.node.spec;
   const pools = node.loadBalancerPools;
@@ -278,11 +281,21 @@ export function allocateLoadBalancerIPs(input: LbAllocateInput): LbAllocationRes
       m.alloc.sources.push(g.source);
     }
     if (ips.length > 0) state[m.key] = { uid: m.svc.metadata.uid, ips: ips.map((x) => x.text) };
-    copies.set(m.svc, {
+    // The same copy as last time for the same Service object and addresses: the service
+    // compiler's cache recognizes unchanged services by object identity.
+    const sig = ips.map((x) => x.text).join(',');
+    const was = adjusted.get(m.svc);
+    if (was !== undefined && was.sig === sig) {
+      copies.set(m.svc, was.copy);
+      continue;
+    }
+    const copy: Service = {
       ...m.svc,
       spec: { ...m.svc.spec, loadBalancerIP: null },
       status: { ...m.svc.status, loadBalancer: { ingress: ips.map((ip) => ({ ip, hostname: null, ipMode: null })) } },
-    });
+    };
+    adjusted.set(m.svc, { sig, copy });
+    copies.set(m.svc, copy);
   }
   const usage: LbPoolUsage[] = [];
   for (const kind of ['external', 'internal'] as const) {

@@ -10,7 +10,7 @@ import type { DesiredState } from '../model/manifests';
 import type { Generation } from '../../dataplane/pipeline/generation';
 import { KeyInterner, ServiceTable } from '../../dataplane/tables/service-table';
 import { compileGeneration } from './generation';
-import { compileServices, ServiceCompileStatus } from './services';
+import { compileServices, ServiceCompileCache, ServiceCompileStatus } from './services';
 import { compileFilters } from './classifier';
 import type { FilterTable } from '../../dataplane/tables/classifier';
 import type { Issue } from '../model/errors';
@@ -43,6 +43,8 @@ export interface NodeCompilerOptions {
 export class NodeCompiler {
   readonly interner = new KeyInterner();
   private previous: ServiceTable | null = null;
+  /** Per-service compile results: a change recompiles only the services it touches. */
+  readonly serviceCache = new ServiceCompileCache();
   private lbPrevious: LbAllocationState | null;
 
   constructor(private readonly opts: NodeCompilerOptions = {}) {
@@ -64,6 +66,7 @@ export class NodeCompiler {
       node,
       interner: this.interner,
       previous: this.previous,
+      cache: this.serviceCache,
       ...(this.opts.balancer ? { balancer: this.opts.balancer } : {}),
       nodePortRange: this.opts.nodePortRange ?? node.spec.nodePortRange,
     });

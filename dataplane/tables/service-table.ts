@@ -533,10 +533,20 @@ export interface ServiceTableData {
   maglev32: Int32Array;
   be: Int32Array;
   backendCount: number;
-  /** (pool start, backend key id) → backend id: pool membership for session affinity (non-empty pools). */
-  members: PairMap;
-  /** (service-port key id, backend key id) → 1 when the backend is a serving endpoint. */
-  valid: PairMap;
+  /**
+   * Pool membership for session affinity: at [start, start + count) of each non-empty pool,
+   * its backend key ids ascending (memberKeys) and each one's position in the pool (memberPos),
+   * so "is backend key k in the pool at start" is a binary search. Copied per pool by the
+   * compiler (position independent), not hashed per generation.
+   */
+  memberKeys: Int32Array;
+  memberPos: Int32Array;
+  /**
+   * Serving endpoints per service port: validIndex (service-port key id, 0) → offset of a
+   * chunk in validKeys: its length n, then n backend key ids ascending.
+   */
+  validIndex: PairMap;
+  validKeys: Int32Array;
   /** LB source ranges: v4 (net, mask) pairs; v6 8 words (net w0..w3, mask w0..w3). */
   ranges4: Uint32Array;
   ranges6: Uint32Array;
@@ -558,7 +568,16 @@ export interface ServiceTableData {
   beMeta: BackendMeta[];
   healthChecks: HealthCheckInfo[];
   /** Maglev tables by pool identity ("spKey|family|c" or "|l") for reuse by the next compile. */
-  poolIndex: Map<string, PoolIndexEntry>;
+  poolIndex: PoolList;
+}
+
+/** The pools of a table as parallel lists (cheap to build); ServiceTable.poolIndex maps them by id on demand. */
+export interface PoolList {
+  ids: string[];
+  sigs: string[];
+  mag: number[];
+  size: number[];
+  wide: boolean[];
 }
 
 export interface PoolIndexEntry {
@@ -586,7 +605,8 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   readonly backendCount: number;
   readonly healthChecks: readonly HealthCheckInfo[];
   /** For the next compile (Maglev reuse); not used on the hot path. */
-  readonly poolIndex: Map<string, PoolIndexEntry>;
+  private readonly poolList: PoolList;
+  private poolMap: Map<string, PoolIndexEntry> | null = null;
   /** Raw arrays, exposed read-only for benchmarks and tests. */
   readonly fe4: Int32Array;
   readonly fe6: Int32Array;
@@ -597,8 +617,10 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   readonly maglev32: Int32Array;
   private readonly mask4: number;
   private readonly mask6: number;
-  private readonly members: PairMap;
-  private readonly valid: PairMap;
+  private readonly memberKeys: Int32Array;
+  private readonly memberPos: Int32Array;
+  private readonly validIndex: PairMap;
+  private readonly validKeys: Int32Array;
   private readonly ranges4: Uint32Array;
   private readonly ranges6: Uint32Array;
   private readonly cluster4: Uint32Array;
@@ -628,7 +650,7 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     this.frontendCount = d.frontendCount;
     this.backendCount = d.backendCount;
     this.healthChecks = d.healthChecks;
-    this.poolIndex = d.poolIndex;
+    this.poolList = d.poolIndex;
     this.fe4 = d.frontends.t4;
     this.fe6 = d.frontends.t6;
     this.cap4 = d.frontends.cap4;
@@ -638,8 +660,10 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     this.be = d.be;
     this.maglev16 = d.maglev16;
     this.maglev32 = d.maglev32;
-    this.members = d.members;
-    this.valid = d.valid;
+    this.memberKeys = d.memberKeys;
+    this.memberPos = d.memberPos;
+    this.validIndex = d.validIndex;
+    this.validKeys = d.validKeys;
     this.ranges4 = d.ranges4;
     this.ranges6 = d.ranges6;
     this.cluster4 = d.cluster4;
@@ -657,6 +681,17 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
     this.feMeta = d.feMeta;
     this.beMeta = d.beMeta;
     this.rng = d.randomSeed >>> 0 || 0x2545f491;
+  }
+
+  /** Pool identity → where its Maglev table is; built on first use (by the next compile, if at all). */
+  get poolIndex(): Map<string, PoolIndexEntry> {
+    if (this.poolMap === null) {
+      const l = this.poolList;
+      const m = new Map<string, PoolIndexEntry>();
+      for (let i = 0; i < l.ids.length; i++) m.set(l.ids[i], { sig: l.sigs[i], mag: l.mag[i], size: l.size[i], wide: l.wide[i] });
+      this.poolMap = m;
+    }
+    return this.poolMap;
   }
 
   // ── Hot path ──
@@ -802,7 +837,10 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
    * Health is deliberately not part of it: health steers new flows only.
    */
   backendStillValid(servicePortKey: number, backendKey: number): boolean {
-    return this.valid.get(servicePortKey, backendKey) >= 0;
+    const off = this.validIndex.get(servicePortKey, 0);
+    if (off < 0) return false;
+    const k = this.validKeys;
+    return search(k, off + 1, k[off], backendKey) >= 0;
   }
 
   /** Mark a backend (stable key id) healthy/unhealthy; shared by all generations. */
@@ -870,7 +908,8 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
       const slot = affinity.find(cw[0], cw[1], cw[2], cw[3], r[o + R_SPKEY], now);
       if (slot >= 0) {
         const key = affinity.backendAt(slot);
-        const cand = this.members.get(start, key);
+        const at = search(this.memberKeys, start, count, key);
+        const cand = at >= 0 ? start + this.memberPos[at] : -1;
         if (cand >= 0 && health[key] !== 1) {
           b = cand;
           affinity.refresh(slot, now + affMs);
@@ -1060,8 +1099,21 @@ export class ServiceTable implements ServiceStage<ServiceResult, AffinityTable> 
   /** Bytes held by the typed arrays of this generation. */
   get byteLength(): number {
     return this.fe4.byteLength + this.fe6.byteLength + this.be.byteLength + this.maglev16.byteLength + this.maglev32.byteLength +
-      this.members.byteLength + this.valid.byteLength;
+      this.memberKeys.byteLength + this.memberPos.byteLength + this.validIndex.byteLength + this.validKeys.byteLength;
   }
+}
+
+/** Index of `key` in the ascending run a[from .. from + n), or -1. */
+function search(a: Int32Array, from: number, n: number, key: number): number {
+  let lo = from, hi = from + n - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = a[mid];
+    if (v === key) return mid;
+    if (v < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 function reject(out: ServiceResult, reason: number): void {
