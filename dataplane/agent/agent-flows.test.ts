@@ -4,26 +4,14 @@
  * address.
  */
 import t from 'tap';
-import { validateNodeConfig } from '../../control/model/node-config';
+import { parseNodeConfig } from '../../control/model/node-config';
 import { DesiredState } from '../../control/model/manifests';
 import { MemoryPort } from '../io/memory-port';
 import { buildFrame } from '../wire/build';
+import { GW_MAC, MAC, NODE_YAML } from '../../test/support/node-fixture';
 import { Agent } from './agent';
 
-const GW_MAC = '02:74:66:00:00:01';
-const CFG = validateNodeConfig({
-  apiVersion: 'tapflow.dev/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
-  spec: {
-    nodeName: 'node-a', nodeIPs: ['10.0.0.4', 'fd00::4'], podCIDRs: ['10.244.0.0/24', 'fd00:244::/64'],
-    clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/56'], serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112'],
-    vnetPrefixes: ['10.0.0.0/16', 'fd00::/64'], gatewayMAC: GW_MAC,
-    ports: [
-      { name: 'uplink', tap: 'tfu', role: 'uplink', vnetHdr: false },
-      { name: 'host', tap: 'tfh', role: 'host', vnetHdr: false },
-      { name: 'pod-a', tap: 'tfpa', role: 'pod', vnetHdr: false, addresses: ['10.244.0.2', 'fd00:244::2'] },
-    ],
-  },
-});
+const CFG = parseNodeConfig(NODE_YAML, 'node-fixture');
 
 interface FlowsReply { size: number; flows: { proto: number; orig: { src: string; dst: string; sport: number; dport: number }; reply: { src: string } }[] }
 
@@ -35,8 +23,8 @@ t.test('flows: RFC 5952 tuples, address filter by any spelling, proto filter', a
   });
   t.teardown(() => agent.stop());
   const up = ports.get('uplink')!;
-  up.inject(buildFrame({ srcMac: '02:00:00:00:0c:01', dstMac: GW_MAC, ip: { version: 6, src: 'fd00::10', dst: 'fd00:244::2', ttl: 64 }, l4: { proto: 'udp', sport: 4000, dport: 53, payload: new Uint8Array(8) } }));
-  up.inject(buildFrame({ srcMac: '02:00:00:00:0c:01', dstMac: GW_MAC, ip: { version: 4, src: '10.0.0.10', dst: '10.244.0.2', ttl: 64 }, l4: { proto: 'tcp', sport: 4001, dport: 80, flags: 0x02 } }));
+  up.inject(buildFrame({ srcMac: MAC.client, dstMac: GW_MAC, ip: { version: 6, src: 'fd00::10', dst: 'fd00:244::2', ttl: 64 }, l4: { proto: 'udp', sport: 4000, dport: 53, payload: new Uint8Array(8) } }));
+  up.inject(buildFrame({ srcMac: MAC.client, dstMac: GW_MAC, ip: { version: 4, src: '10.0.0.10', dst: '10.244.0.2', ttl: 64 }, l4: { proto: 'tcp', sport: 4001, dport: 80, flags: 0x02 } }));
   await new Promise((r) => setTimeout(r, 20));
   const q = (f: object) => JSON.parse(agent.flows(JSON.stringify(f))) as FlowsReply;
   const all = q({});

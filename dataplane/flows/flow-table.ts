@@ -50,8 +50,12 @@ export const NAT_SRC = 1;
 export const NAT_DST = 2;
 
 const KW = 10; // scratch key words
-const SW = 3; // stored words per direction: source (IPv4 / word 3), destination (same), ports
-const XW = 6; // extra stored words per IPv6 direction: source words 0-2, destination words 0-2
+/** Stored words per direction in dirKey: source (IPv4 / word 3), destination (same), ports. */
+export const DIR_KEY_WORDS = 3;
+/** Extra stored words per IPv6 direction in dirKey6: source words 0-2, destination words 0-2. */
+export const DIR_KEY6_WORDS = 6;
+const SW = DIR_KEY_WORDS;
+const XW = DIR_KEY6_WORDS;
 /** Largest capacity: cd + 1 must leave at least 8 tag bits in an entry. */
 export const MAX_FLOW_CAPACITY = (1 << 23) - 1;
 
@@ -263,6 +267,7 @@ export class FlowTable {
 
   /** The direction (cd) whose key is k, or -1. */
   private findKey(k: Uint32Array): number {
+    if ((k[9] >>> 8) === 4) return this.findKey4(k[9], k[3], k[7], k[8]);
     const ent = this.entry, mask = this.emask, bits = this.cdBits, dk = this.dirKey;
     const h = FlowTable.hash(k);
     const tag = h >>> bits;
@@ -273,8 +278,7 @@ export class FlowTable {
       if (e === 0) return -1;
       if ((e >>> bits) === tag) {
         const cd = (e & this.cdMask) - 1, b = cd * SW;
-        if (dk[b] === w3 && dk[b + 1] === w7 && dk[b + 2] === w8 && this.famProto[cd >> 1] === w9 &&
-          ((w9 >>> 8) === 4 || this.sameKey6(cd, k))) return cd;
+        if (dk[b] === w3 && dk[b + 1] === w7 && dk[b + 2] === w8 && this.famProto[cd >> 1] === w9 && this.sameKey6(cd, k)) return cd;
       }
       i = (i + 1) & mask;
     }
@@ -290,7 +294,11 @@ export class FlowTable {
    * reported as a miss.
    */
   lookup(now: number): number {
-    const cd = this.findKey(this.k);
+    return this.unlessExpired(this.findKey(this.k), now);
+  }
+
+  /** cd, or -1 when cd is -1 or its connection has expired (then removed). */
+  private unlessExpired(cd: number, now: number): number {
     if (cd < 0) return -1;
     const c = cd >> 1;
     if (now > this.expires[c]) {
@@ -306,8 +314,12 @@ export class FlowTable {
    * scratch key: the cached path's form. Fill `k` with key4 before a slow path needs it.
    */
   lookup4(proto: number, src: number, dst: number, ports: number, now: number): number {
+    return this.unlessExpired(this.findKey4((4 << 8) | proto, src, dst, ports), now);
+  }
+
+  /** The IPv4 direction (cd) with this tuple (w9: family << 8 | protocol), or -1. */
+  private findKey4(w9: number, src: number, dst: number, ports: number): number {
     const ent = this.entry, mask = this.emask, bits = this.cdBits, dk = this.dirKey;
-    const w9 = (4 << 8) | proto;
     // hash4, written out: the profile showed it left as a call here.
     let h = 0x811c9dc5 ^ w9;
     h = Math.imul(h ^ src, 0x01000193); h ^= h >>> 15;
@@ -322,15 +334,8 @@ export class FlowTable {
       const e = ent[i];
       if (e === 0) return -1;
       if ((e >>> bits) === tag) {
-        const cd = (e & this.cdMask) - 1, b = cd * SW, c = cd >> 1;
-        if (dk[b] === src && dk[b + 1] === dst && dk[b + 2] === ports && this.famProto[c] === w9) {
-          if (now > this.expires[c]) {
-            this.remove(c);
-            this.expired++;
-            return -1;
-          }
-          return cd;
-        }
+        const cd = (e & this.cdMask) - 1, b = cd * SW;
+        if (dk[b] === src && dk[b + 1] === dst && dk[b + 2] === ports && this.famProto[cd >> 1] === w9) return cd;
       }
       i = (i + 1) & mask;
     }

@@ -10,7 +10,7 @@
  * and port changes need nothing (the receiver sums the header itself).
  */
 import type { FrameInfo } from '../wire/frame-parser';
-import { FlowTable, NAT_DST, NAT_SRC, applyDelta, applyPartialDelta, delta16, delta32, foldDelta } from './flow-table';
+import { DIR_KEY6_WORDS, DIR_KEY_WORDS, FlowTable, NAT_DST, NAT_SRC, applyDelta, applyPartialDelta, delta16, delta32, foldDelta } from './flow-table';
 
 const TCP = 6, UDP = 17, ICMP = 1, ICMPV6 = 58;
 
@@ -31,7 +31,7 @@ export function applyNat4(ft: FlowTable, cd: number, buf: Uint8Array, info: Fram
   const f = ft.natFlags[cd];
   if (f === 0) return;
   const l3 = info.l3Off, l4 = info.l4Off, proto = info.l4Proto;
-  const dk = ft.dirKey, o = (cd ^ 1) * 3, op = dk[o + 2];
+  const dk = ft.dirKey, o = (cd ^ 1) * DIR_KEY_WORDS, op = dk[o + 2];
   const hasL4 = !info.isFragment || info.isFirstFragment;
   const isIcmp = proto === ICMP;
   if ((f & NAT_SRC) !== 0) {
@@ -67,7 +67,7 @@ export function applyNat6(ft: FlowTable, cd: number, buf: Uint8Array, info: Fram
   const f = ft.natFlags[cd];
   if (f === 0) return;
   const l3 = info.l3Off, l4 = info.l4Off, proto = info.l4Proto;
-  const dk = ft.dirKey, x = ft.dirKey6, o = (cd ^ 1) * 3, xo = (cd ^ 1) * 6, op = dk[o + 2];
+  const dk = ft.dirKey, x = ft.dirKey6, o = (cd ^ 1) * DIR_KEY_WORDS, xo = (cd ^ 1) * DIR_KEY6_WORDS, op = dk[o + 2];
   const hasL4 = !info.isFragment || info.isFirstFragment;
   const isIcmp = proto === ICMPV6;
   if ((f & NAT_SRC) !== 0) {
